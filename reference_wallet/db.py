@@ -1,0 +1,131 @@
+"""PostgreSQL access: a bounded pool with timeouts, migrations that retry until the database is there,
+and one helper that turns every database failure into a definite 503 or an honest "unknown"."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from .config import Settings
+from .errors import CommitUnknown, unavailable
+
+log = logging.getLogger("reference_wallet.db")
+
+DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+def _schema_sql() -> str:
+    return resources.files("reference_wallet").joinpath("sql/001_schema.sql").read_text()
+
+
+class Database:
+    """Owns the pool. ``ready`` is true once migrations ran and the last probe reached the database."""
+
+    def __init__(self, settings: Settings, on_error: Any = None) -> None:
+        self.s = settings
+        self.pool: asyncpg.Pool | None = None
+        self.migrated = False
+        self._on_error = on_error or (lambda kind: None)
+
+    async def start(self) -> None:
+        slow = self.s.has("no_db_timeouts")
+        server_settings = {"application_name": "reference_wallet"}
+        if not slow:
+            server_settings |= {
+                "statement_timeout": str(self.s.statement_timeout_ms),
+                "lock_timeout": str(self.s.lock_timeout_ms),
+                "idle_in_transaction_session_timeout": "10000",
+            }
+        self.pool = await asyncpg.create_pool(
+            self.s.database_url,
+            min_size=0,
+            max_size=self.s.pool_size,
+            timeout=3600 if slow else self.s.connect_timeout_s,
+            command_timeout=None,  # the per-request deadline in run() bounds every call instead
+            server_settings=server_settings,
+            max_inactive_connection_lifetime=30,
+        )
+
+    async def migrate_forever(self, interval_s: float = 0.5) -> None:
+        """Apply the schema, retrying until the database answers (the wallet starts while it is down)."""
+        while not self.migrated:
+            try:
+                async with self.connection() as conn:
+                    await conn.execute("SELECT pg_advisory_lock(815)")
+                    try:
+                        await conn.execute(_schema_sql())
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock(815)")
+                self.migrated = True
+                log.info("schema ready")
+            except Exception as exc:  # any failure: keep trying, readiness stays false
+                log.warning("migration waiting for database: %s", exc.__class__.__name__)
+                await asyncio.sleep(interval_s)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), 2)
+
+    async def probe(self) -> bool:
+        try:
+            async with self.connection() as conn:
+                await conn.fetchval("SELECT 1")
+            return self.migrated
+        except Exception:
+            return False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; a connection that saw an error is terminated, never reused half-broken."""
+        assert self.pool is not None
+        timeout = None if self.s.has("no_db_timeouts") else self.s.acquire_timeout_s
+        conn = await self.pool.acquire(timeout=timeout)
+        try:
+            yield conn
+        except BaseException:
+            conn.terminate()
+            raise
+        finally:
+            await self.pool.release(conn)
+
+    async def run(self, work: Any, deadline_s: float | None = None) -> Any:
+        """Run ``work(conn)`` under the request deadline, mapping failures to definite or unknown outcomes.
+
+        ``work`` sets ``state["committing"] = True`` right before COMMIT: a failure after that point may have
+        committed, so it raises CommitUnknown (500) instead of a 503 that would claim nothing was applied.
+        """
+        if not self.migrated:
+            raise unavailable("database not ready")
+        state = {"committing": False}
+
+        async def attempt() -> Any:
+            async with self.connection() as conn:
+                return await work(conn, state)
+
+        try:
+            if self.s.has("no_db_timeouts"):
+                return await attempt()
+            return await asyncio.wait_for(attempt(), deadline_s or self.s.request_deadline_s)
+        except DB_ERRORS as exc:
+            self._on_error(exc.__class__.__name__)
+            if state["committing"]:
+                raise CommitUnknown(str(exc)) from exc
+            raise unavailable(f"database unavailable ({exc.__class__.__name__})") from exc

@@ -1,0 +1,37 @@
+"""One exception tree; exit codes live here and nowhere else.
+
+    WalletchaosError
+     +-- ScenarioError   bad user input (scenario file, flags)       exit 254
+     +-- InfraError      PostgreSQL / Toxiproxy / Docker / a process    exit 255
+                         could not be started, reached or healed
+
+A broken wallet is never an exception: it is a verdict (exit 1 invalid, 2 unknown).
+"""
+
+from __future__ import annotations
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_UNKNOWN = 2
+EXIT_BAD_INPUT = 254
+EXIT_HARNESS = 255
+
+
+class WalletchaosError(Exception):
+    exit_code = EXIT_HARNESS
+
+
+class ScenarioError(WalletchaosError):
+    """User input is wrong; ``problems`` holds every message, each already located (file:line:col: ...)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class InfraError(WalletchaosError):
+    """The harness could not start, reach or heal a component it depends on."""
+
+    exit_code = EXIT_HARNESS

@@ -1,0 +1,1 @@
+"""The system under test: runtimes that start PostgreSQL, Toxiproxy and wallet replicas."""

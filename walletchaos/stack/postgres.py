@@ -1,0 +1,128 @@
+"""A throwaway PostgreSQL cluster from Debian's packages: initdb --no-sync, one port on 127.0.0.1, the
+socket inside the cluster's own folder. PostgreSQL refuses to run as root, so as root the cluster belongs
+to the ``postgres`` user."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InfraError
+from .proc import ManagedProcess, port_open, wait_until
+
+
+def pg_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise InfraError("PostgreSQL server binaries not found: run `make setup` (installs Debian's postgresql)")
+
+
+def _as_owner() -> dict[str, Any]:
+    """subprocess keyword arguments that drop to the postgres user when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": "postgres", "group": "postgres", "extra_groups": []}
+
+
+@dataclass
+class PostgresCluster:
+    """``init()`` once, then ``start()`` / ``stop()`` / ``kill()`` / ``pause()`` as often as needed.
+
+    ``base`` must be reachable by the postgres user: use ``PostgresCluster.fresh()`` for a folder in the
+    system temp dir (run folders may sit under private home directories).
+    """
+
+    base: Path
+    port: int
+    user: str = "wallet"
+    password: str = "wallet"
+    database: str = "wallet"
+
+    def __post_init__(self) -> None:
+        self.bindir = pg_bindir()
+        self.data = self.base / "data"
+        self.proc = ManagedProcess(
+            "postgres",
+            [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.base),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+             "-c", "shared_buffers=128MB"],
+            self.base / "postgres.log",
+            cwd=str(self.base),
+            **_as_owner(),
+        )
+
+    @classmethod
+    def fresh(cls, port: int) -> PostgresCluster:
+        return cls(Path(tempfile.mkdtemp(prefix="walletchaos-pg-")), port)
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    def dsn_via(self, port: int) -> str:
+        return self.dsn.replace(f":{self.port}/", f":{port}/")
+
+    def init(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        self._run([str(self.bindir / "initdb"), "-D", str(self.data), "--no-sync", "-A", "trust", "-U", "postgres",
+                   "--encoding=UTF8", "--locale=C.UTF-8"])
+        self.start()
+        for sql in (f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
+                    f"CREATE DATABASE {self.database} OWNER {self.user}"):
+            self._run([str(self.bindir / "psql"), "-h", str(self.base), "-p", str(self.port), "-U", "postgres",
+                       "-v", "ON_ERROR_STOP=1", "-qc", sql])
+
+    def start(self, timeout_s: float = 20) -> None:
+        self.proc.start()
+        wait_until(self.accepting, timeout_s, f"PostgreSQL on port {self.port}")
+
+    def accepting(self) -> bool:
+        if not self.proc.running:
+            raise InfraError(f"PostgreSQL exited; see {self.proc.log_path}")
+        done = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                              check=False)
+        return done.returncode == 0
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT to the postmaster), SIGKILL if it takes too long."""
+        self.proc.signal(signal.SIGCONT)
+        if self.proc.proc is not None and self.proc.running:
+            self.proc.proc.send_signal(signal.SIGINT)
+            if not self.proc._reap(10):
+                self.proc.kill()
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def pause(self) -> None:
+        self.proc.pause()
+
+    def resume(self) -> None:
+        self.proc.resume()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def is_listening(self) -> bool:
+        return port_open(self.port)
+
+    def _run(self, argv: list[str]) -> None:
+        done = subprocess.run(argv, cwd=str(self.base), capture_output=True, text=True, check=False, **_as_owner())
+        if done.returncode != 0:
+            raise InfraError(f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
