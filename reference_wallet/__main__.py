@@ -1,4 +1,8 @@
-"""``python -m reference_wallet --host 127.0.0.1 --port P --database-url DSN --admin-token T [--defects a,b]``."""
+"""Entry point.
+
+``python -m reference_wallet --host 127.0.0.1 --port P --database-url DSN [--defects a,b] [--workers N]``
+with the admin token in ``--admin-token`` or, better (not visible in ps), ``WALLET_ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import uvicorn
 
@@ -19,12 +23,20 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Setti
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--database-url", default=os.environ.get("WALLET_DATABASE_URL"))
-    p.add_argument("--admin-token", default=os.environ.get("WALLET_ADMIN_TOKEN"),
-                   help="admin bearer token (or env WALLET_ADMIN_TOKEN); there is no default")
+    p.add_argument(
+        "--admin-token",
+        default=os.environ.get("WALLET_ADMIN_TOKEN"),
+        help="admin bearer token (or env WALLET_ADMIN_TOKEN); there is no default",
+    )
     p.add_argument("--defects", default="", help=f"comma list from: {', '.join(sorted(catalog.CATALOG))}")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a setting, e.g. --set lockout_window_s=5 (see reference_wallet/config.py)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a setting, e.g. --set lockout_window_s=5 (see reference_wallet/config.py)",
+    )
     args = p.parse_args(argv)
     if not args.database_url or not args.admin_token:
         p.error("--database-url and --admin-token (or WALLET_DATABASE_URL / WALLET_ADMIN_TOKEN) are required")
@@ -43,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Setti
             overrides[name] = caster(value)
         except ValueError:
             p.error(f"--set {item}: expected {kinds[name]}")
-    settings = Settings(database_url=args.database_url, admin_token=args.admin_token, defects=chosen, **overrides)  # type: ignore[arg-type]
+    base = Settings(database_url=args.database_url, admin_token=args.admin_token, defects=chosen)
+    settings = replace(base, **overrides)  # type: ignore[arg-type]
     return args, settings
 
 

@@ -18,6 +18,11 @@ SELECT id, password_hash, extract(epoch FROM locked_until - now()) AS locked_for
 FROM accounts WHERE username = $1"""
 
 
+RECENT_FAILURES = (
+    "SELECT count(*) FROM login_failures WHERE account_id=$1 AND at > now() - make_interval(secs => $2)"
+)
+
+
 class Accounts:
     def __init__(self, db: Database, settings: Settings, signer: TokenSigner) -> None:
         self.db, self.s, self.signer = db, settings, signer
@@ -30,11 +35,16 @@ class Accounts:
         hashes = await asyncio.gather(
             *(asyncio.to_thread(hash_password, a["password"], self.s.kdf_log2_n) for a in specs)
         )
-        rows = [(a["username"], h, a["kind"], self.s.currency, a["balance"]) for a, h in zip(specs, hashes, strict=True)]
+        rows = [
+            (a["username"], h, a["kind"], self.s.currency, a["balance"])
+            for a, h in zip(specs, hashes, strict=True)
+        ]
 
         async def insert(conn: asyncpg.Connection, state: dict[str, bool]) -> list[dict[str, Any]]:
             async with conn.transaction():
-                taken = await conn.fetch("SELECT username FROM accounts WHERE username = ANY($1::text[])", names)
+                taken = await conn.fetch(
+                    "SELECT username FROM accounts WHERE username = ANY($1::text[])", names
+                )
                 if taken:
                     raise ApiError(409, "username_taken", f"username '{taken[0]['username']}' is taken")
                 out = [
@@ -60,19 +70,23 @@ class Accounts:
         if row["locked_for"] is not None and row["locked_for"] > 0:
             raise self._locked(float(row["locked_for"]))
         if await asyncio.to_thread(verify_password, password, row["password_hash"]):
-            await self.db.run(lambda conn, _: conn.execute("DELETE FROM login_failures WHERE account_id=$1", row["id"]))
+            await self.db.run(
+                lambda conn, _: conn.execute("DELETE FROM login_failures WHERE account_id=$1", row["id"])
+            )
             token = self.signer.issue(row["id"])
             return {"token": token, "account_id": row["id"], "expires_in": self.signer.ttl_s}
         await self.db.run(lambda conn, state: self._record_failure(conn, state, row["id"]))
         raise ApiError(401, "invalid_credentials", "wrong username or password")
 
-    async def _record_failure(self, conn: asyncpg.Connection, state: dict[str, bool], account_id: int) -> None:
+    async def _record_failure(
+        self, conn: asyncpg.Connection, state: dict[str, bool], account_id: int
+    ) -> None:
         """Count failures in the window; at the threshold lock the account and start a new count."""
         async with conn.transaction():
             await conn.execute("SELECT 1 FROM accounts WHERE id=$1 FOR UPDATE", account_id)
             await conn.execute("INSERT INTO login_failures (account_id) VALUES ($1)", account_id)
             failures = await conn.fetchval(
-                "SELECT count(*) FROM login_failures WHERE account_id=$1 AND at > now() - make_interval(secs => $2)",
+                RECENT_FAILURES,
                 account_id,
                 self.s.lockout_window_s,
             )
@@ -88,4 +102,6 @@ class Accounts:
     @staticmethod
     def _locked(seconds: float) -> ApiError:
         retry = max(1, math.ceil(seconds))
-        return ApiError(423, "account_locked", f"too many failed logins; retry in {retry}s", retry_after=retry)
+        return ApiError(
+            423, "account_locked", f"too many failed logins; retry in {retry}s", retry_after=retry
+        )

@@ -1,6 +1,5 @@
 """The HTTP surface: wallet contract v1 (see ../shared/DESIGN.md), served with its OpenAPI document."""
 
-
 import asyncio
 import contextlib
 import logging
@@ -11,7 +10,14 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from .accounts import Accounts
@@ -57,7 +63,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("wallet_requests", "Requests by endpoint and status", ["endpoint", "status"], registry=r)
+        self.requests = Counter(
+            "wallet_requests", "Requests by endpoint and status", ["endpoint", "status"], registry=r
+        )
         self.latency = Histogram("wallet_request_seconds", "Request latency", ["endpoint"], registry=r)
         self.db_errors = Counter("wallet_db_errors", "Database errors by kind", ["kind"], registry=r)
         self.risk = Counter("wallet_risk_limited", "Transfers refused by a risk rule", ["rule"], registry=r)
@@ -130,7 +138,13 @@ def create_app(settings: Settings) -> FastAPI:
         if body.amount > settings.max_amount:
             raise ApiError(400, "invalid_request", f"amount must be at most {settings.max_amount}")
         req = TransferRequest(
-            idempotency_key, who.account_id, body.source, body.target, body.amount, body.currency, body.refund_of
+            idempotency_key,
+            who.account_id,
+            body.source,
+            body.target,
+            body.amount,
+            body.currency,
+            body.refund_of,
         )
         return await ledger.transfer(req)
 
@@ -191,7 +205,9 @@ def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> Non
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=400)
 
     @app.middleware("http")
-    async def limit_and_count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def limit_and_count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         route = request.scope.get("route")
         started = time.perf_counter()
         length = request.headers.get("content-length")
@@ -199,8 +215,10 @@ def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> Non
             response: Response = JSONResponse(
                 {"error": "payload_too_large", "detail": f"body over {settings.max_body_bytes} bytes"}, 413
             )
-        elif length is None and request.method in ("POST", "PUT", "PATCH") and "chunked" in request.headers.get(
-            "transfer-encoding", ""
+        elif (
+            length is None
+            and request.method in ("POST", "PUT", "PATCH")
+            and "chunked" in request.headers.get("transfer-encoding", "")
         ):
             response = JSONResponse({"error": "length_required", "detail": "send Content-Length"}, 411)
         else:
@@ -210,5 +228,3 @@ def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> Non
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         return response
-
-

@@ -21,6 +21,7 @@ from .db import Database
 from .errors import ApiError
 
 AUDIT_DEADLINE_S = 60.0  # audit reads scan whole tables: they get their own, longer deadline
+LEDGER = "SELECT seq, transfer_id, idempotency_key, account_id, delta, created_at FROM ledger ORDER BY seq"
 LONG_STATEMENTS = "SET LOCAL statement_timeout = 60000"
 
 
@@ -42,8 +43,10 @@ class TransferRequest:
 LOCK_ACCOUNTS = """
 SELECT id, balance, currency, coalesce(locked_until > now(), false) AS locked
 FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"""
-READ_ACCOUNTS = "SELECT id, balance, currency, coalesce(locked_until > now(), false) AS locked " \
+READ_ACCOUNTS = (
+    "SELECT id, balance, currency, coalesce(locked_until > now(), false) AS locked "
     "FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id"
+)
 FIND_KEY = """
 SELECT id, idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of, created_at
 FROM transfers WHERE idempotency_key = $1 ORDER BY id LIMIT 1"""
@@ -52,13 +55,17 @@ INSERT INTO transfers (idempotency_key, request_hash, from_id, to_id, amount, cu
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id, idempotency_key, from_id, to_id, amount, currency, refund_of, created_at"""
 POST = "INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta) VALUES ($1, $2, $3, $4)"
-WRITE_ALL = """
-WITH t AS (""" + INSERT_TRANSFER + """),
+WRITE_ALL = (
+    """
+WITH t AS ("""
+    + INSERT_TRANSFER
+    + """),
 l AS (INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta)
       SELECT t.id, $1, v.a, v.d FROM t, (VALUES ($3::bigint, -$5::bigint), ($4::bigint, $5::bigint)) v(a, d)),
 u AS (UPDATE accounts SET balance = balance + CASE WHEN id = $3 THEN -$5::bigint ELSE $5::bigint END
       WHERE id IN ($3, $4))
 SELECT * FROM t"""
+)
 WRITE_ABSOLUTE = WRITE_ALL.replace(
     "balance + CASE WHEN id = $3 THEN -$5::bigint ELSE $5::bigint END",
     "CASE WHEN id = $3 THEN $8::bigint ELSE $9::bigint END",
@@ -105,7 +112,9 @@ class Ledger:
             return await self._non_atomic(req)  # type: ignore[no-any-return]
         return await self.db.run(lambda conn, state: self._one_transaction(conn, state, req))  # type: ignore[no-any-return]
 
-    async def _one_transaction(self, conn: asyncpg.Connection, state: dict[str, bool], req: TransferRequest) -> Any:
+    async def _one_transaction(
+        self, conn: asyncpg.Connection, state: dict[str, bool], req: TransferRequest
+    ) -> Any:
         async with conn.transaction():
             replay = await self._idempotency(conn, req)
             if replay is not None:
@@ -196,14 +205,18 @@ class Ledger:
                 await self._checks(conn, req)
                 row = await conn.fetchrow(INSERT_TRANSFER, *self._insert_args(req))
                 await conn.execute(POST, row["id"], req.key, req.source, -req.amount)
-                await conn.execute("UPDATE accounts SET balance = balance - $2 WHERE id = $1", req.source, req.amount)
+                await conn.execute(
+                    "UPDATE accounts SET balance = balance - $2 WHERE id = $1", req.source, req.amount
+                )
                 state["committing"] = True
             return render(row)
 
         async def credit(conn: asyncpg.Connection, state: dict[str, bool], out: dict[str, Any]) -> Any:
             async with conn.transaction():
                 await conn.execute(POST, out["id"], req.key, req.target, req.amount)
-                await conn.execute("UPDATE accounts SET balance = balance + $2 WHERE id = $1", req.target, req.amount)
+                await conn.execute(
+                    "UPDATE accounts SET balance = balance + $2 WHERE id = $1", req.target, req.amount
+                )
                 state["committing"] = True
             return out
 
@@ -247,7 +260,9 @@ class Ledger:
             if hit and hit[0] > time.monotonic():
                 return hit[1]
         row = await self.db.run(
-            lambda conn, _: conn.fetchrow("SELECT id, balance, currency, kind FROM accounts WHERE id=$1", account_id)
+            lambda conn, _: conn.fetchrow(
+                "SELECT id, balance, currency, kind FROM accounts WHERE id=$1", account_id
+            )
         )
         if row is None:
             raise ApiError(404, "not_found", f"no account {account_id}")
@@ -266,7 +281,11 @@ class Ledger:
                 as_of = await conn.fetchval("SELECT now()")
                 rows = await conn.fetch("SELECT id, balance FROM accounts ORDER BY id")
             accounts = [dict(r) for r in rows]
-            return {"as_of": as_of.isoformat(), "total": sum(a["balance"] for a in accounts), "accounts": accounts}
+            return {
+                "as_of": as_of.isoformat(),
+                "total": sum(a["balance"] for a in accounts),
+                "accounts": accounts,
+            }
 
         return await self.db.run(read, deadline_s=AUDIT_DEADLINE_S)  # type: ignore[no-any-return]
 
@@ -274,9 +293,7 @@ class Ledger:
         async def read(conn: asyncpg.Connection, _: Any) -> list[bytes]:
             async with conn.transaction(readonly=True):
                 await conn.execute(LONG_STATEMENTS)
-                rows = await conn.fetch(
-                    "SELECT seq, transfer_id, idempotency_key, account_id, delta, created_at FROM ledger ORDER BY seq"
-                )
+                rows = await conn.fetch(LEDGER)
             return [
                 json.dumps(
                     {

@@ -55,9 +55,23 @@ class PostgresCluster:
         self.data = self.base / "data"
         self.proc = ManagedProcess(
             "postgres",
-            [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.base),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
-             "-c", "shared_buffers=128MB"],
+            [
+                str(self.bindir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.base),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=128MB",
+            ],
             self.base / "postgres.log",
             cwd=str(self.base),
             **_as_owner(),
@@ -79,13 +93,40 @@ class PostgresCluster:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
-        self._run([str(self.bindir / "initdb"), "-D", str(self.data), "--no-sync", "-A", "trust", "-U", "postgres",
-                   "--encoding=UTF8", "--locale=C.UTF-8"])
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
         self.start()
-        for sql in (f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
-                    f"CREATE DATABASE {self.database} OWNER {self.user}"):
-            self._run([str(self.bindir / "psql"), "-h", str(self.base), "-p", str(self.port), "-U", "postgres",
-                       "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        for sql in (
+            f"CREATE ROLE {self.user} LOGIN CREATEDB PASSWORD '{self.password}'",
+            f"CREATE DATABASE {self.database} OWNER {self.user}",
+        ):
+            self._run(
+                [
+                    str(self.bindir / "psql"),
+                    "-h",
+                    str(self.base),
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-qc",
+                    sql,
+                ]
+            )
 
     def start(self, timeout_s: float = 20) -> None:
         self.proc.start()
@@ -94,8 +135,9 @@ class PostgresCluster:
     def accepting(self) -> bool:
         if not self.proc.running:
             raise InfraError(f"PostgreSQL exited; see {self.proc.log_path}")
-        done = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
-                              check=False)
+        done = subprocess.run(
+            [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False
+        )
         return done.returncode == 0
 
     def stop(self) -> None:
@@ -123,6 +165,8 @@ class PostgresCluster:
         return port_open(self.port)
 
     def _run(self, argv: list[str]) -> None:
-        done = subprocess.run(argv, cwd=str(self.base), capture_output=True, text=True, check=False, **_as_owner())
+        done = subprocess.run(
+            argv, cwd=str(self.base), capture_output=True, text=True, check=False, **_as_owner()
+        )
         if done.returncode != 0:
             raise InfraError(f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr.strip()[-500:]}")

@@ -38,11 +38,32 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def descendants(pid: int) -> list[int]:
+    """All live descendants of ``pid``, read from /proc (children first found, breadth first)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        children = parents.get(queue.pop(0), [])
+        found += children
+        queue += children
+    return found
+
+
 class ManagedProcess:
     """One child process (and its group). ``argv`` is re-used by ``start`` after a kill or stop."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-                 **popen: Any) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None, **popen: Any
+    ) -> None:
         self.name, self.argv, self.log_path = name, list(argv), log_path
         self.env = {**os.environ, **(env or {})}
         self.popen = popen
@@ -52,7 +73,12 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True, **self.popen
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+                **self.popen,
             )
 
     @property
@@ -64,8 +90,12 @@ class ManagedProcess:
         return self.proc.pid if self.proc else None
 
     def signal(self, sig: int) -> None:
+        """Signal the process group and every descendant (PostgreSQL backends call setsid)."""
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
+            for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, sig)
 
     def kill(self) -> None:

@@ -1,0 +1,32 @@
+# walletchaos: the two commands of the quick start are `make demo` and `make test`.
+# Both run `make setup` first, which installs idempotently what they need (scripts/setup.sh).
+PY := .venv/bin/python
+SCENARIO ?= scenarios/smoke.yaml
+
+.PHONY: setup demo test test-unit test-integration test-e2e lint clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(PY) -m walletchaos run $(SCENARIO)
+
+test: setup lint
+	@$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: setup
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	@$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: setup
+	@$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: setup
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy
+
+clean:
+	rm -rf runs artifacts .mypy_cache .ruff_cache

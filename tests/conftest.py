@@ -1,0 +1,130 @@
+"""Shared fixtures: a throwaway PostgreSQL cluster per session, a fresh database and wallet per test."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from walletchaos.stack.postgres import PostgresCluster
+from walletchaos.stack.proc import free_port
+from walletchaos.stack.wallet import WalletProcess
+
+ADMIN = "test-admin-token"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = Path(str(item.fspath)).parent.name
+        if layer in ("unit", "integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster.fresh(free_port())
+    cluster.init()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, for tests that stop, pause or kill it."""
+    cluster = PostgresCluster.fresh(free_port())
+    cluster.init()
+    yield cluster
+    cluster.destroy()
+
+
+def create_database(pg: PostgresCluster) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    subprocess.run(
+        ["psql", pg.dsn, "-qc", f"CREATE DATABASE {name} OWNER {pg.user}"], check=True, capture_output=True
+    )
+    return pg.dsn.rsplit("/", 1)[0] + "/" + name
+
+
+class Wallet:
+    """A running wallet plus clients: ``admin`` (admin token) and ``login()`` for user sessions."""
+
+    def __init__(self, proc: WalletProcess) -> None:
+        self.proc = proc
+        self.url = proc.url
+        self.clients: list[httpx.Client] = []
+        self.admin = self.client(ADMIN)
+        self.anon = self.client(None)
+
+    def client(self, token: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.clients.append(httpx.Client(base_url=self.url, timeout=10, headers=headers))
+        return self.clients[-1]
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
+    def accounts(self, *specs: tuple[str, int, str]) -> list[int]:
+        body = {
+            "accounts": [{"username": u, "password": "pw-" + u, "balance": b, "kind": k} for u, b, k in specs]
+        }
+        r = self.admin.post("/v1/admin/accounts", json=body)
+        assert r.status_code == 201, r.text
+        return [a["id"] for a in r.json()["accounts"]]
+
+    def login(self, username: str) -> httpx.Client:
+        r = self.anon.post("/v1/sessions", json={"username": username, "password": "pw-" + username})
+        assert r.status_code == 201, r.text
+        return self.client(r.json()["token"])
+
+    def transfer(
+        self, client: httpx.Client, key: str, src: int, dst: int, amount: int, **extra: Any
+    ) -> httpx.Response:
+        body = {"from": src, "to": dst, "amount": amount, "currency": "CNY", **extra}
+        return client.post("/v1/transfers", json=body, headers={"Idempotency-Key": key})
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.admin.get("/v1/audit/snapshot").json()  # type: ignore[no-any-return]
+
+    def ledger(self) -> list[dict[str, Any]]:
+        import json
+
+        return [json.loads(line) for line in self.admin.get("/v1/audit/ledger").text.splitlines()]
+
+
+@pytest.fixture
+def wallet_factory(pg: PostgresCluster, tmp_path: Path) -> Iterator[Callable[..., Wallet]]:
+    started: list[WalletProcess] = []
+    wallets: list[Wallet] = []
+
+    def start(defects: tuple[str, ...] = (), database_url: str | None = None, **settings: object) -> Wallet:
+        settings.setdefault("kdf_log2_n", 10)
+        proc = WalletProcess(
+            f"wallet{len(started)}",
+            free_port(),
+            database_url or create_database(pg),
+            ADMIN,
+            tmp_path / f"wallet{len(started)}.log",
+            defects,
+            settings,
+        )
+        started.append(proc)
+        proc.start()
+        wallets.append(Wallet(proc))
+        return wallets[-1]
+
+    yield start
+    for w in wallets:
+        w.close()
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def wallet(wallet_factory: Callable[..., Wallet]) -> Wallet:
+    return wallet_factory()

@@ -1,0 +1,168 @@
+"""Each defect of the catalog produces the anomaly it claims, and the same procedure without it does not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from reference_wallet.defects import CATALOG
+from tests.conftest import Wallet, create_database
+from walletchaos.stack.proc import free_port
+
+ON_OFF = pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
+
+
+def _audit_balances(wallet: Wallet, initial: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+    stored = {a["id"]: a["balance"] for a in wallet.snapshot()["accounts"]}
+    replay = dict(initial)
+    for post in wallet.ledger():
+        replay[post["account"]] += post["delta"]
+    return stored, replay
+
+
+def _token(client: httpx.Client) -> str:
+    return str(client.headers["Authorization"]).split()[1]
+
+
+def _concurrent(
+    wallet: Wallet, jobs: list[tuple[str, str, int, int, int]], timeout_s: float = 10
+) -> list[int]:
+    """jobs: (token, key, src, dst, amount); returns status codes (599 for a transport error)."""
+
+    def one(job: tuple[str, str, int, int, int]) -> int:
+        token, key, src, dst, amount = job
+        try:
+            with httpx.Client(base_url=wallet.url, timeout=timeout_s) as http:
+                return http.post(
+                    "/v1/transfers",
+                    json={"from": src, "to": dst, "amount": amount, "currency": "CNY"},
+                    headers={"Idempotency-Key": key, "Authorization": f"Bearer {token}"},
+                ).status_code
+        except httpx.HTTPError:
+            return 599
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(one, jobs))
+
+
+def test_catalog_documents_every_defect() -> None:
+    assert set(CATALOG) >= {
+        "lost_update",
+        "double_apply",
+        "non_atomic",
+        "ack_before_commit",
+        "stale_read",
+        "no_db_timeouts",
+        "crash_on_start",
+    }
+    assert all(d.breaks and d.shows_when and d.caught_by for d in CATALOG.values())
+
+
+@ON_OFF
+def test_lost_update_breaks_ledger_replay(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("lost_update",) if on else (), risk_max_tps=0)
+    users = [(f"u{i}", 10_000, "user") for i in range(12)]
+    ids = wallet.accounts(*users, ("hot", 0, "merchant"))
+    hot = ids[-1]
+    tokens = [_token(wallet.login(f"u{i}")) for i in range(12)]
+    jobs = [(tokens[i], f"k{i}-{n}", ids[i], hot, 7) for n in range(15) for i in range(12)]
+    codes = _concurrent(wallet, jobs)
+    assert Counter(codes)[201] > 100
+    stored, replay = _audit_balances(wallet, {**dict.fromkeys(ids[:-1], 10_000), hot: 0})
+    assert (stored != replay) is on
+    assert (sum(stored.values()) != 120_000) is on
+
+
+@ON_OFF
+def test_double_apply_applies_a_resent_key_twice(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("double_apply",) if on else ())
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    alice = wallet.login("a")
+    assert [wallet.transfer(alice, "same", a, m, 10).status_code for _ in range(2)] == [201, 201]
+    transfers = {p["transfer_id"] for p in wallet.ledger() if p["idempotency_key"] == "same"}
+    assert len(transfers) == (2 if on else 1)
+
+
+@ON_OFF
+@pytest.mark.parametrize("defect", ["non_atomic", "ack_before_commit"])
+def test_crash_in_the_gap_loses_money(pg, wallet_factory, defect, on) -> None:  # type: ignore[no-untyped-def]
+    """Acknowledged or half-applied transfers vanish when the process dies between the steps."""
+    dsn = create_database(pg)
+    wallet = wallet_factory((defect,) if on else (), database_url=dsn, defect_gap_s=1.0, risk_max_tps=0)
+    ids = wallet.accounts(*[(f"u{i}", 1_000, "user") for i in range(6)], ("m", 0, "merchant"))
+    tokens = [_token(wallet.login(f"u{i}")) for i in range(6)]
+    results: list[int] = []
+    runner = threading.Thread(
+        target=lambda: results.extend(
+            _concurrent(wallet, [(tokens[i], f"k{i}", ids[i], ids[-1], 100) for i in range(6)])
+        )
+    )
+    runner.start()
+    time.sleep(0.5)
+    wallet.proc.kill()
+    runner.join()
+    auditor = wallet_factory(database_url=dsn)
+    stored, replay = _audit_balances(auditor, {**dict.fromkeys(ids[:-1], 1_000), ids[-1]: 0})
+    total = sum(stored.values())
+    if defect == "non_atomic":
+        assert (total != 6_000) is on, (total, results)
+    else:
+        acked = [f"k{i}" for i, code in enumerate(results) if code == 201]
+        applied = {p["idempotency_key"] for p in auditor.ledger()}
+        assert bool(set(acked) - applied) is on, (acked, applied)
+        assert total == 6_000
+    if not on:
+        assert stored == replay
+
+
+@ON_OFF
+def test_stale_read_serves_an_old_balance(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("stale_read",) if on else ())
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    alice = wallet.login("a")
+    assert alice.get(f"/v1/accounts/{a}").json()["balance"] == 1_000
+    assert wallet.transfer(alice, "t", a, m, 250).status_code == 201
+    assert (alice.get(f"/v1/accounts/{a}").json()["balance"] == 1_000) is on
+
+
+@ON_OFF
+def test_no_db_timeouts_hangs_instead_of_503(own_pg, wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("no_db_timeouts",) if on else (), database_url=create_database(own_pg))
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    token = _token(wallet.login("a"))
+    own_pg.pause()
+    try:
+        started = time.monotonic()
+        codes = _concurrent(wallet, [(token, "p", a, m, 1)], timeout_s=3)
+        elapsed = time.monotonic() - started
+    finally:
+        own_pg.resume()
+    if on:
+        assert codes == [599] and elapsed >= 3
+    else:
+        assert codes == [503] and elapsed < 1
+
+
+def test_crash_on_start_exits_nonzero(pg) -> None:  # type: ignore[no-untyped-def]
+    argv = [
+        sys.executable,
+        "-m",
+        "reference_wallet",
+        "--port",
+        str(free_port()),
+        "--database-url",
+        pg.dsn,
+        "--defects",
+        "crash_on_start",
+    ]
+    done = subprocess.run(
+        argv, env={"WALLET_ADMIN_TOKEN": "t", "PATH": ""}, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 3 and "crash_on_start" in done.stderr

@@ -1,0 +1,75 @@
+"""Database outage: fast 503s while it is gone (stopped or unreachable), recovery without a restart."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import Wallet, create_database
+from walletchaos.stack.proc import free_port
+
+
+def _burst(wallet: Wallet, token: str, src: int, dst: int, tag: str, n: int = 40) -> list[tuple[int, float]]:
+    def one(i: int) -> tuple[int, float]:
+        started = time.monotonic()
+        with httpx.Client(base_url=wallet.url, timeout=5) as http:
+            r = http.post(
+                "/v1/transfers",
+                json={"from": src, "to": dst, "amount": 1, "currency": "CNY"},
+                headers={"Idempotency-Key": f"{tag}-{i}", "Authorization": f"Bearer {token}"},
+            )
+        return r.status_code, time.monotonic() - started
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(n)))
+
+
+@pytest.mark.parametrize("outage", ["stop", "pause"])
+def test_database_outage_answers_503_fast_and_recovers_without_restart(
+    own_pg, wallet_factory, outage
+) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(database_url=create_database(own_pg), risk_max_tps=0)
+    src, dst = wallet.accounts(("a", 10_000, "user"), ("m", 0, "merchant"))
+    token = wallet.login("a").headers["Authorization"].split()[1]
+    assert {s for s, _ in _burst(wallet, token, src, dst, "before", 10)} == {201}
+
+    own_pg.stop() if outage == "stop" else own_pg.pause()
+    try:
+        during = _burst(wallet, token, src, dst, "during")
+        assert {s for s, _ in during} == {503}
+        assert max(t for _, t in during) < 1.0, "every request answered within 1 s"
+        assert httpx.get(wallet.url + "/readyz", timeout=5).status_code == 503
+    finally:
+        own_pg.start() if outage == "stop" else own_pg.resume()
+
+    deadline = time.monotonic() + 10
+    while httpx.get(wallet.url + "/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "wallet did not become ready again"
+        time.sleep(0.1)
+    assert {s for s, _ in _burst(wallet, token, src, dst, "after", 10)} == {201}
+    snap = wallet.snapshot()
+    assert snap["total"] == 10_000
+    keys = {p["idempotency_key"] for p in wallet.ledger()}
+    assert not any(k.startswith("during") for k in keys), "503 means nothing was applied"
+    assert wallet.proc.running
+
+
+def test_wallet_starts_while_database_is_down(own_pg, wallet_factory) -> None:  # type: ignore[no-untyped-def]
+    dsn = create_database(own_pg)
+    own_pg.stop()
+    from walletchaos.stack.wallet import WalletProcess
+
+    proc = WalletProcess("late", free_port(), dsn, "t", own_pg.base / "late.log", settings={"kdf_log2_n": 10})
+    proc.start(ready=False)
+    try:
+        assert httpx.get(proc.url + "/readyz", timeout=5).status_code == 503
+        own_pg.start()
+        deadline = time.monotonic() + 10
+        while httpx.get(proc.url + "/readyz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.stop()
