@@ -1,1 +1,5 @@
-"""faults."""
+"""Fault injectors: one module per family behind the small protocol in ``faults.base``.
+
+Families are registered through the ``walletchaos.faults`` entry-point group (built-ins included), so a
+plug-in package adds a family without touching this one.
+"""

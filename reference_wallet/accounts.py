@@ -69,35 +69,45 @@ class Accounts:
             raise ApiError(401, "invalid_credentials", "wrong username or password")
         if row["locked_for"] is not None and row["locked_for"] > 0:
             raise self._locked(float(row["locked_for"]))
-        if await asyncio.to_thread(verify_password, password, row["password_hash"]):
-            await self.db.run(
-                lambda conn, _: conn.execute("DELETE FROM login_failures WHERE account_id=$1", row["id"])
-            )
-            token = self.signer.issue(row["id"])
-            return {"token": token, "account_id": row["id"], "expires_in": self.signer.ttl_s}
-        await self.db.run(lambda conn, state: self._record_failure(conn, state, row["id"]))
-        raise ApiError(401, "invalid_credentials", "wrong username or password")
+        good = await asyncio.to_thread(verify_password, password, row["password_hash"])
+        # the KDF takes a while: re-check the lock under the row lock, or a lock set meanwhile is bypassed
+        await self.db.run(lambda conn, state: self._settle(conn, state, row["id"], good))
+        if not good:
+            raise ApiError(401, "invalid_credentials", "wrong username or password")
+        return {
+            "token": self.signer.issue(row["id"]),
+            "account_id": row["id"],
+            "expires_in": self.signer.ttl_s,
+        }
 
-    async def _record_failure(
-        self, conn: asyncpg.Connection, state: dict[str, bool], account_id: int
+    async def _settle(
+        self, conn: asyncpg.Connection, state: dict[str, bool], account_id: int, good: bool
     ) -> None:
-        """Count failures in the window; at the threshold lock the account and start a new count."""
+        """Under the account row lock: refuse if locked meanwhile; reset the count on success; on failure
+        count it and lock the account at the threshold (starting a new count)."""
         async with conn.transaction():
-            await conn.execute("SELECT 1 FROM accounts WHERE id=$1 FOR UPDATE", account_id)
-            await conn.execute("INSERT INTO login_failures (account_id) VALUES ($1)", account_id)
-            failures = await conn.fetchval(
-                RECENT_FAILURES,
+            locked_for = await conn.fetchval(
+                "SELECT extract(epoch FROM locked_until - now()) FROM accounts WHERE id=$1 FOR UPDATE",
                 account_id,
-                self.s.lockout_window_s,
             )
-            if failures >= self.s.lockout_threshold:
-                await conn.execute(
-                    "UPDATE accounts SET locked_until = now() + make_interval(secs => $2) WHERE id=$1",
-                    account_id,
-                    self.s.lockout_duration_s,
-                )
+            if locked_for is not None and locked_for > 0:
+                raise self._locked(float(locked_for))
+            if good:
                 await conn.execute("DELETE FROM login_failures WHERE account_id=$1", account_id)
+            else:
+                await self._count_failure(conn, account_id)
             state["committing"] = True
+
+    async def _count_failure(self, conn: asyncpg.Connection, account_id: int) -> None:
+        await conn.execute("INSERT INTO login_failures (account_id) VALUES ($1)", account_id)
+        failures = await conn.fetchval(RECENT_FAILURES, account_id, self.s.lockout_window_s)
+        if failures >= self.s.lockout_threshold:
+            await conn.execute(
+                "UPDATE accounts SET locked_until = now() + make_interval(secs => $2) WHERE id=$1",
+                account_id,
+                self.s.lockout_duration_s,
+            )
+            await conn.execute("DELETE FROM login_failures WHERE account_id=$1", account_id)
 
     @staticmethod
     def _locked(seconds: float) -> ApiError:

@@ -1,1 +1,31 @@
-"""reports."""
+"""Renderers from a stored run directory alone (no services): verdict.json, terminal summary, junit.xml,
+summary.md and report.html. ``write_all`` writes every file; each renderer is a pure function of the run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from walletchaos import judge
+from walletchaos.store import StoredRun, load_run, write_json
+
+from . import html, junit, markdown, verdict_json
+
+
+def judged(run_dir: Path) -> tuple[StoredRun, judge.Verdict]:
+    run = load_run(run_dir)
+    return run, judge.check(run.scenario, run.history, run.audit)
+
+
+def write_all(run_dir: Path) -> judge.Verdict:
+    run, verdict = judged(run_dir)
+    write_json(run.path / "verdict.json", verdict_json.render(run, verdict))
+    (run.path / "junit.xml").write_text(junit.render(run, verdict))
+    summary = markdown.render(run, verdict)
+    (run.path / "summary.md").write_text(summary)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a") as f:
+            f.write(summary + "\n")
+    (run.path / "report.html").write_text(html.render(run, verdict))
+    return verdict

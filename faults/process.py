@@ -1,0 +1,44 @@
+"""Process faults on PostgreSQL and wallet replicas: kill, stop/start, pause/resume, restart.
+
+The same actions exist on both runtimes (signals on local processes, the Docker API on containers)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from walletchaos.errors import InfraError
+
+from .base import Fault
+
+
+class ProcessFault(Fault):
+    family = "process"
+    kinds: ClassVar[dict[str, str]] = {
+        "kill": "SIGKILL the service; heal starts it again",
+        "stop": "graceful stop; heal starts it again",
+        "pause": "freeze it (SIGSTOP / docker pause); heal resumes it",
+        "restart": "stop and start at once; heal checks it is up",
+    }
+    targets = ("postgres", "wallet")
+    color = "#e15759"
+
+    def apply(self) -> dict[str, Any]:
+        done = {}
+        for service in self.stack.services(self.target):
+            {"kill": service.kill, "stop": service.stop, "pause": service.pause}.get(
+                self.kind, lambda s=service: (s.stop(), s.start())
+            )()
+            done[service.name] = {"up": service.is_up()}
+        return done
+
+    def heal(self) -> dict[str, Any]:
+        done = {}
+        for service in self.stack.services(self.target):
+            if self.kind == "pause":
+                service.resume()
+            elif not service.is_up():
+                service.start()
+            if not service.is_up():
+                raise InfraError(f"{service.name} is not up after healing {self.kind}")
+            done[service.name] = {"up": True}
+        return done

@@ -1,0 +1,41 @@
+"""summary.md for pull requests (also appended to $GITHUB_STEP_SUMMARY when set)."""
+
+from __future__ import annotations
+
+import json
+
+from walletchaos import judge
+from walletchaos.judge.model import validity_word
+from walletchaos.store import StoredRun
+
+ICON = {True: "✅", False: "❌", None: "❔"}
+
+
+def render(run: StoredRun, verdict: judge.Verdict) -> str:
+    s = verdict.stats
+    lines = [
+        f"## walletchaos: `{run.scenario.name}` is "
+        f"**{validity_word(verdict.valid).upper()}** {ICON[verdict.valid]}",
+        "",
+        f"{run.scenario.description.strip()}" if run.scenario.description else "",
+        "",
+        f"seed `{run.meta.get('seed')}`, runtime `{run.meta.get('runtime')}`, {s.get('ops')} ops "
+        f"({s.get('throughput')} ops/s), {s.get('faults')} fault(s). Re-run: `{run.meta.get('rerun')}`",
+        "",
+        "| check | result | summary |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {ICON[r.valid]} {validity_word(r.valid)} | {r.summary} |" for r in verdict.results
+    ]
+    for r in verdict.violated():
+        lines += [
+            "",
+            f"<details><summary>{r.name}: {r.summary}</summary>",
+            "",
+            "```json",
+            json.dumps({"first": r.first, "worst": r.worst, "last": r.last}, indent=2, default=str),
+            "```",
+            "</details>",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,5 @@
+"""``python -m walletchaos`` is the ``walletchaos`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""The ``walletchaos`` command line. Exit codes: 0 valid, 1 an invariant or bound violated, 2 unknown
+(unresolved evidence, failed heal, interrupted), 254 bad input, 255 harness error."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, ScenarioError, WalletchaosError
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _guard(fn: Callable[..., int]) -> Callable[..., None]:
+    """Map the exception tree onto exit codes, in one place."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except ScenarioError as exc:
+            for problem in exc.problems:
+                err_console.print(f"[red]error[/]: {problem}", markup=True, soft_wrap=True)
+            code = EXIT_BAD_INPUT
+        except WalletchaosError as exc:
+            err_console.print(f"[red]harness error[/]: {exc}", soft_wrap=True)
+            code = exc.exit_code
+        except Exception:
+            err_console.print(f"[red]harness error[/]:\n{traceback.format_exc()}", soft_wrap=True)
+            code = EXIT_HARNESS
+        sys.exit(code)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="walletchaos")
+def main() -> None:
+    """Chaos and load-testing harness for digital wallets.
+
+    \b
+    Examples:
+      walletchaos run scenarios/smoke.yaml              # the demo: load + light faults, judged
+      walletchaos run scenarios/bad_deploy.yaml --seed 7
+      walletchaos validate scenarios/*.yaml
+      walletchaos analyze runs/latest                   # re-judge a stored run, no services
+      walletchaos report runs/latest                    # re-render every report file
+      walletchaos compare runs/smoke/<old> runs/latest  # gate a release on regressions
+      walletchaos list-faults
+    """
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, help="Override the scenario's seed (every random choice derives from it).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where run directories go.",
+)
+@click.option("--runtime", type=click.Choice(["local", "docker"]), help="Override the scenario's runtime.")
+@_guard
+def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int:
+    """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown."""
+    from reports import terminal
+
+    from .loader import load_scenario
+    from .orchestrator import RunOptions
+    from .orchestrator import run as run_scenario
+
+    model = load_scenario(scenario)
+    outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console))
+    if outcome.verdict is not None:
+        terminal.show(console, outcome.verdict, f"{model.name} (seed {model.seed if seed is None else seed})")
+    console.print(f"run directory: [bold]{outcome.run_dir}[/]  (report: {outcome.run_dir / 'report.html'})")
+    if outcome.exit_code != 0:
+        console.print(f"re-run with: [bold]{outcome.rerun}[/]")
+    return outcome.exit_code
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_guard
+def validate(scenarios: tuple[Path, ...]) -> int:
+    """Check scenario files; report every problem at once as file:line:col: field: message."""
+    from .loader import load_scenario
+
+    problems: list[str] = []
+    for path in scenarios:
+        try:
+            load_scenario(path)
+            console.print(f"[green]ok[/] {path}")
+        except ScenarioError as exc:
+            problems += exc.problems
+    if problems:
+        raise ScenarioError(problems)
+    return 0
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@_guard
+def analyze(run_dir: Path) -> int:
+    """Re-judge a stored run (history + audit) without any service; rewrites verdict.json."""
+    from reports import terminal, verdict_json
+
+    from . import judge, store
+
+    stored = store.load_run(run_dir)
+    verdict = judge.check(stored.scenario, stored.history, stored.audit)
+    store.write_json(stored.path / "verdict.json", verdict_json.render(stored, verdict))
+    terminal.show(console, verdict, f"{stored.scenario.name} (analyzed {stored.path})")
+    return verdict.exit_code
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@_guard
+def report(run_dir: Path) -> int:
+    """Re-render every report of a stored run (verdict.json, junit.xml, summary.md, report.html)."""
+    from reports import write_all
+
+    verdict = write_all(run_dir)
+    console.print(f"wrote verdict.json, junit.xml, summary.md, report.html in {run_dir.resolve()}")
+    return verdict.exit_code
+
+
+@main.command(name="list-faults")
+@_guard
+def list_faults() -> int:
+    """Every fault family and kind, with its targets."""
+    from rich.table import Table
+
+    from faults import registry
+
+    table = Table("fault", "targets", "what it does")
+    for family, cls in sorted(registry.families().items()):
+        targets = ", ".join(t if t in ("db", "postgres") else f"{t}, {t}[i]" for t in cls.targets)
+        for kind, doc in cls.kinds.items():
+            table.add_row(family if kind == family else f"{family}.{kind}", targets, doc)
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The history: ONE append-only list of operations, client calls and fault actions alike.
+
+Each operation is two records, an ``invoke`` and its completion (``ok`` | ``fail`` | ``info``), with the
+same ``process`` and ``op`` id. Record fields:
+
+- ``index``    position in the merged history (assigned when the run's records are merged by time)
+- ``process``  who acted: a load user number, ``"nemesis"`` for faults, ``"setup"`` / ``"audit"``
+- ``op``       id shared by an invoke and its completion
+- ``type``     ``invoke`` | ``ok`` (definitely happened) | ``fail`` (definitely did not) | ``info`` (unknown)
+- ``f``        what: ``pay``, ``p2p``, ``refund``, ``unauthorized``, ``balance``, ``login``, ``attack``;
+               ``apply`` / ``heal`` for faults; ``accounts`` for set-up
+- ``value``    arguments and results: accounts, amount, idempotency ``key``, ``as`` (session account) ...
+- ``time``     monotonic ns since the run's origin; ``intended`` the scheduled start (coordinated omission)
+- ``status``   HTTP status (0 for a transport error); ``error`` an error code or exception name
+- ``fault``, ``target``, ``params`` for fault actions
+
+A timeout, reset or 5xx other than a declared 503 is ``info``, never ``fail``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TRANSFER_FS = ("pay", "p2p", "refund", "unauthorized")
+CLIENT_FS = (*TRANSFER_FS, "balance", "login", "attack")
+
+
+@dataclass(frozen=True)
+class Call:
+    """An invoke paired with its completion (``done`` is None when the run ended first: treated as info)."""
+
+    invoke: dict[str, Any]
+    done: dict[str, Any] | None
+
+    @property
+    def f(self) -> str:
+        return str(self.invoke["f"])
+
+    @property
+    def type(self) -> str:
+        return self.done["type"] if self.done else "info"
+
+    @property
+    def start(self) -> int:
+        return int(self.invoke["time"])
+
+    @property
+    def end(self) -> int | None:
+        return int(self.done["time"]) if self.done else None
+
+    @property
+    def index(self) -> int:
+        return int(self.invoke["index"])
+
+    @property
+    def key(self) -> str | None:
+        key = self.invoke.get("value", {}).get("key")
+        return str(key) if key is not None else None
+
+    @property
+    def status(self) -> int | None:
+        return self.done.get("status") if self.done else None
+
+    @property
+    def value(self) -> dict[str, Any]:
+        return {**self.invoke.get("value", {}), **((self.done or {}).get("value") or {})}
+
+
+def pair(history: Iterable[dict[str, Any]]) -> list[Call]:
+    """Pair invokes with completions by (process, op); ordered by invoke index."""
+    open_: dict[tuple[Any, Any], dict[str, Any]] = {}
+    calls: dict[tuple[Any, Any], Call] = {}
+    for rec in history:
+        ident = (rec["process"], rec["op"])
+        if rec["type"] == "invoke":
+            open_[ident] = rec
+            calls[ident] = Call(rec, None)
+        elif ident in open_:
+            calls[ident] = Call(open_.pop(ident), rec)
+    return sorted(calls.values(), key=lambda c: c.index)
+
+
+def merge(*streams: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge record streams by time (stable), then number them."""
+    merged = sorted((r for s in streams for r in s), key=lambda r: r["time"])
+    for i, rec in enumerate(merged):
+        rec["index"] = i
+    return merged
+
+
+def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    with open(path, "w") as f:
+        for rec in records:
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+
+def read(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)

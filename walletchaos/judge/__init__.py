@@ -1,0 +1,67 @@
+"""The judge: a pure function ``check(scenario, history, audit) -> Verdict``; no I/O, no clock.
+
+Every invariant is a small function over ``Facts`` with its formula in the docstring. A checker that
+raises yields validity ``unknown`` (never a crash of the harness); the verdict takes the worst validity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..scenario import Scenario
+from .facts import Facts
+from .invariants import INVARIANT_CHECKS
+from .model import Result, Verdict, worst
+from .timing import recovery_checks, slo_checks
+
+__all__ = ["Result", "Verdict", "check"]
+
+
+def _guarded(name: str, kind: str, fn: Any, *args: Any) -> list[Result]:
+    try:
+        out = fn(*args)
+        return out if isinstance(out, list) else [out]
+    except Exception as exc:  # a crashing checker is unknown, not a harness crash
+        return [Result(name, kind, None, f"checker crashed: {exc.__class__.__name__}: {exc}")]
+
+
+def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:
+    facts = Facts.build(scenario, history, audit)
+    results: list[Result] = []
+    for name in scenario.checked_invariants():
+        results += _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)
+    results += _guarded("evidence_resolved", "evidence", _evidence, facts)
+    results += _guarded("faults_healed", "evidence", _healed, facts)
+    results += _guarded("recovery", "recovery", recovery_checks, facts)
+    results += _guarded("slo", "slo", slo_checks, facts)
+    return Verdict(worst(r.valid for r in results), results, facts.summary())
+
+
+def _evidence(f: Facts) -> Result:
+    """Every unknown (info) transfer key was resolved by the by-key reconciliation after the run."""
+    unresolved = sorted(f.unresolved_keys)
+    if not unresolved:
+        return Result("evidence_resolved", "evidence", True, f"{len(f.resolved)} unknown outcome(s) resolved")
+    return Result(
+        "evidence_resolved",
+        "evidence",
+        None,
+        f"{len(unresolved)} unknown outcome(s) could not be resolved",
+        count=len(unresolved),
+        details={"keys": unresolved[:20]},
+    )
+
+
+def _healed(f: Facts) -> Result:
+    """Every applied fault has a successful heal in the history; a failed heal makes the verdict unknown."""
+    bad = [w for w in f.windows if not w.healed_ok]
+    if not bad:
+        return Result("faults_healed", "evidence", True, f"{len(f.windows)} fault(s) applied and healed")
+    return Result(
+        "faults_healed",
+        "evidence",
+        None,
+        f"{len(bad)} fault(s) not healed cleanly",
+        count=len(bad),
+        details={"faults": [w.label for w in bad]},
+    )

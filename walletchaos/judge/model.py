@@ -1,0 +1,90 @@
+"""Results and the verdict. Validity is True (valid), False (violated) or None (unknown)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+
+Validity = bool | None
+
+
+def worst(validities: Iterable[Validity]) -> Validity:
+    """False beats None beats True."""
+    seen = list(validities)
+    if False in seen:
+        return False
+    return None if None in seen else True
+
+
+def validity_word(v: Validity) -> str:
+    return {True: "valid", False: "invalid", None: "unknown"}[v]
+
+
+@dataclass
+class Result:
+    """One check. ``first``/``worst``/``last`` are offending ops (by history index) with what they show."""
+
+    name: str
+    kind: str  # invariant | evidence | recovery | slo
+    valid: Validity
+    summary: str
+    count: int = 0
+    first: dict[str, Any] | None = None
+    worst: dict[str, Any] | None = None
+    last: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    formula: str = ""
+
+    @classmethod
+    def from_offenders(
+        cls,
+        name: str,
+        kind: str,
+        offenders: list[dict[str, Any]],
+        ok_summary: str,
+        bad_summary: str,
+        severity: str | None = None,
+        formula: str = "",
+        **details: Any,
+    ) -> Result:
+        """Build a result from offending ops (dicts with at least ``index``), worst by ``severity``."""
+        if not offenders:
+            return cls(name, kind, True, ok_summary, formula=formula, details=details)
+        ordered = sorted(offenders, key=lambda o: o.get("index", -1))
+        worst_op = max(ordered, key=lambda o: abs(o.get(severity, 0))) if severity else ordered[0]
+        return cls(
+            name,
+            kind,
+            False,
+            bad_summary.format(n=len(offenders)),
+            len(offenders),
+            ordered[0],
+            worst_op,
+            ordered[-1],
+            details,
+            formula,
+        )
+
+
+@dataclass
+class Verdict:
+    valid: Validity
+    results: list[Result]
+    stats: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return {True: EXIT_VALID, False: EXIT_INVALID, None: EXIT_UNKNOWN}[self.valid]
+
+    def violated(self) -> list[Result]:
+        return [r for r in self.results if r.valid is False]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": validity_word(self.valid),
+            "results": [{**asdict(r), "valid": validity_word(r.valid)} for r in self.results],
+            "stats": self.stats,
+        }

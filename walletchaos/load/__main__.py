@@ -1,0 +1,55 @@
+"""``python -m walletchaos.load CONFIG.json``: drive the wallet with Locust along the scenario's shape."""
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from .recorder import Recorder
+from .users import configure
+
+
+def main(config_path: str) -> int:
+    config: dict[str, Any] = json.loads(Path(config_path).read_text())
+    recorder = Recorder(open(config["history"], "w", buffering=1 << 16), config["origin_ns"])  # noqa: SIM115
+    user_class, shape = configure(config, recorder)
+    load = config["load"]
+    env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load["client_timeout"] + 1)
+    runner = env.create_local_runner()
+    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    started = time.monotonic()
+
+    def report() -> None:
+        while True:
+            gevent.sleep(config.get("stats_interval", 1.0))
+            line = {
+                "t": round(time.monotonic() - started, 2),
+                "users": runner.user_count,
+                "phase": shape.current_phase,
+                "completed": recorder.completed,
+                **recorder.take_window(),
+            }
+            print(json.dumps(line), flush=True)
+            if recorder.completed >= load["max_ops"]:
+                print(json.dumps({"event": "max_ops", "completed": recorder.completed}), flush=True)
+                runner.quit()
+                return
+
+    reporter = gevent.spawn(report)
+    runner.start_shape()
+    assert runner.shape_greenlet is not None
+    runner.shape_greenlet.join()
+    runner.quit()
+    reporter.kill()
+    recorder.close()
+    print(json.dumps({"event": "done", "completed": recorder.completed}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,270 @@
+"""The simulated wallet users: one Locust user class whose single task picks an op from the mix.
+
+Every random choice comes from the user's own generator, seeded by (run seed, user number), so the same
+seed yields the same op sequence per user. Pacing is constant per user (``rate`` ops/s of the current
+phase); each op's intended start is kept so latency can be corrected for coordinated omission.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, ClassVar
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, task
+
+from .recorder import Recorder
+
+TRANSFER_DEFINITE = {400, 401, 403, 404, 409, 422, 423, 429, 503}
+DEFINITE = {
+    "balance": {400, 401, 403, 404, 503},
+    "login": {400, 401, 423, 503},
+    "attack": {400, 401, 423, 503},
+}
+
+
+def classify(f: str, status: int, body: dict[str, Any]) -> str:
+    """ok / fail (definitely not applied) / info (unknown) from the HTTP outcome, per wallet contract v1."""
+    if status in (200, 201):
+        return "ok"
+    if f in DEFINITE:
+        return "fail" if status in DEFINITE[f] else "info"
+    if status == 409 and body.get("error") == "idempotency_key_in_progress":
+        return "info"  # this request did nothing, but the key's own outcome is still open
+    return "fail" if status in TRANSFER_DEFINITE else "info"
+
+
+class PhaseShape(LoadTestShape):
+    """The promotion shape as data: consecutive phases of (users, spawn_rate) for a duration."""
+
+    phases: ClassVar[list[dict[str, Any]]] = []
+    current_phase = ""
+    current_rate = 1.0
+
+    def tick(self) -> tuple[int, float] | None:
+        elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
+        end = 0.0
+        for p in self.phases:
+            end += p["for"]
+            if elapsed < end:
+                PhaseShape.current_phase, PhaseShape.current_rate = p["phase"], p["rate"]
+                return p["users"], p["spawn_rate"]
+        return None
+
+
+def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttpUser], PhaseShape]:
+    load = config["load"]
+    PhaseShape.phases = load["shape"]
+    ops, weights = zip(*[(k, v) for k, v in load["mix"].items() if v > 0], strict=True)
+    numbers = itertools.count()
+    accounts = config["accounts"]
+
+    class WalletUser(FastHttpUser):
+        network_timeout = connection_timeout = float(load["client_timeout"])
+        max_retries = 0
+        host = config["ingress_urls"][0]
+
+        def __init__(self, environment: Any) -> None:
+            self.number = next(numbers)
+            self.host = config["ingress_urls"][self.number % len(config["ingress_urls"])]
+            super().__init__(environment)
+            self.rng = random.Random(f"{config['seed']}:{self.number}")
+            self.me = accounts["users"][self.number % len(accounts["users"])]
+            self.token: str | None = None
+            self.keys = itertools.count()
+            self.payments: list[dict[str, Any]] = []
+            self.merchant_tokens: dict[int, str] = {}
+            self.next_intended = recorder.now()
+
+        def wait_time(self) -> float:
+            return max(0.0, (self.next_intended - recorder.now()) / 1e9)
+
+        def on_start(self) -> None:
+            self.token = self._login(self.me)
+
+        @task
+        def one_op(self) -> None:
+            intended = self.next_intended
+            self.next_intended = max(self.next_intended, recorder.now() - 10**9) + int(
+                1e9 / PhaseShape.current_rate
+            )
+            getattr(self, "op_" + self.rng.choices(ops, weights)[0])(intended)
+
+        # -- plumbing ------------------------------------------------------------------------------------
+        def _call(
+            self,
+            f: str,
+            method: str,
+            path: str,
+            value: dict[str, Any],
+            intended: int | None = None,
+            body: Any = None,
+            headers: dict[str, str] | None = None,
+        ) -> tuple[str, int, dict[str, Any]]:
+            op = recorder.invoke(self.number, f, value, intended)
+            intended_ns = recorder.now() if intended is None else intended
+            with self.client.request(
+                method, path, json=body, headers=headers or {}, name=f, catch_response=True
+            ) as resp:
+                status = int(resp.status_code or 0)
+                try:
+                    data = resp.json() if resp.text else {}
+                except ValueError:
+                    data = {}
+                data = data if isinstance(data, dict) else {}
+                kind = classify(f, status, data)
+                transport_error = getattr(resp, "error", None)
+                error = data.get("error") or (type(transport_error).__name__ if transport_error else None)
+                resp.success() if kind == "ok" else resp.failure(error or str(status))
+            result = self._result_value(f, data) if kind == "ok" else None
+            if status == 423:
+                result = {"retry_after": data.get("retry_after")}
+            recorder.complete(
+                self.number, op, f, kind, status, error, result, min(intended_ns, recorder.now())
+            )
+            return kind, status, data
+
+        @staticmethod
+        def _result_value(f: str, data: dict[str, Any]) -> dict[str, Any] | None:
+            if f == "balance":
+                return {"balance": data.get("balance")}
+            if f in ("login", "attack"):
+                return {"account_id": data.get("account_id")}
+            return {"id": data.get("id")} if "id" in data else None
+
+        def _auth(self, token: str | None) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"} if token else {}
+
+        def _login(
+            self,
+            account: dict[str, Any],
+            f: str = "login",
+            password: str | None = None,
+            intended: int | None = None,
+        ) -> str | None:
+            body = {"username": account["username"], "password": password or account["password"]}
+            value = {"username": account["username"], "account": account["id"], "legit": password is None}
+            kind, _, data = self._call(f, "POST", "/v1/sessions", value, intended, body=body)
+            return data.get("token") if kind == "ok" else None
+
+        def _transfer(
+            self,
+            f: str,
+            token: str | None,
+            src: int,
+            dst: int,
+            amount: int,
+            intended: int,
+            acting_as: int,
+            refund_of: int | None = None,
+        ) -> tuple[str, dict[str, Any]]:
+            key = f"{config['seed']}-{self.number}-{next(self.keys)}"
+            body: dict[str, Any] = {"from": src, "to": dst, "amount": amount, "currency": config["currency"]}
+            if refund_of is not None:
+                body["refund_of"] = refund_of
+            value = {"key": key, "from": src, "to": dst, "amount": amount, "as": acting_as}
+            if refund_of is not None:
+                value["refund_of"] = refund_of
+            headers = {**self._auth(token), "Idempotency-Key": key}
+            kind, _, data = self._call(f, "POST", "/v1/transfers", value, intended, body, headers)
+            for attempt in range(1, load["retries"] + 1):
+                if kind != "info":
+                    break
+                gevent.sleep(0.1 * attempt)
+                kind, _, data = self._call(
+                    f, "POST", "/v1/transfers", {**value, "retry": attempt}, None, body, headers
+                )
+            if kind == "ok" and self.rng.random() < load["duplicate_submit"]:
+                self._call(f, "POST", "/v1/transfers", {**value, "resend": True}, None, body, headers)
+            return kind, data
+
+        def _amount(self) -> int:
+            return self.rng.randint(*load["amount"])
+
+        # -- the op mix --------------------------------------------------------------------------------------
+        def op_pay(self, intended: int) -> None:
+            merchants = accounts["merchants"]
+            hot = self.rng.random() < accounts["hot_merchant_share"]
+            merchant = merchants[0] if hot else self.rng.choice(merchants)
+            kind, data = self._transfer(
+                "pay", self.token, self.me["id"], merchant["id"], self._amount(), intended, self.me["id"]
+            )
+            if kind == "ok" and "id" in data:
+                self.payments = [
+                    *self.payments[-19:],
+                    {"id": data["id"], "merchant": merchant, "amount": data["amount"]},
+                ]
+
+        def op_p2p(self, intended: int) -> None:
+            other = self.rng.choice(accounts["users"])
+            if other["id"] == self.me["id"]:
+                return self.op_balance(intended)
+            self._transfer(
+                "p2p", self.token, self.me["id"], other["id"], self._amount(), intended, self.me["id"]
+            )
+            return None
+
+        def op_refund(self, intended: int) -> None:
+            if not self.payments:
+                return self.op_balance(intended)
+            paid = self.payments.pop(self.rng.randrange(len(self.payments)))
+            merchant = paid["merchant"]
+            if merchant["id"] not in self.merchant_tokens:
+                token = self._login(merchant)
+                if token is None:
+                    return None
+                self.merchant_tokens[merchant["id"]] = token
+            amount = self.rng.randint(1, paid["amount"])
+            self._transfer(
+                "refund",
+                self.merchant_tokens[merchant["id"]],
+                merchant["id"],
+                self.me["id"],
+                amount,
+                intended,
+                merchant["id"],
+                refund_of=paid["id"],
+            )
+            return None
+
+        def op_balance(self, intended: int) -> None:
+            value = {"account": self.me["id"], "as": self.me["id"]}
+            self._call(
+                "balance",
+                "GET",
+                f"/v1/accounts/{self.me['id']}",
+                value,
+                intended,
+                headers=self._auth(self.token),
+            )
+
+        def op_login(self, intended: int) -> None:
+            token = self._login(self.me, intended=intended)
+            self.token = token or self.token
+
+        def op_attack(self, intended: int) -> None:
+            targets = accounts["attack_targets"]
+            if not targets:
+                return self.op_balance(intended)
+            target = self.rng.choice(targets)
+            legit = self.rng.random() < 0.2  # now and then the real owner tries to log in
+            self._login(target, "attack", None if legit else f"guess-{self.rng.randrange(10**6)}", intended)
+            return None
+
+        def op_unauthorized(self, intended: int) -> None:
+            victim = self.rng.choice(accounts["users"])
+            if victim["id"] == self.me["id"]:
+                return self.op_balance(intended)
+            self._transfer(
+                "unauthorized",
+                self.token,
+                victim["id"],
+                self.me["id"],
+                self._amount(),
+                intended,
+                self.me["id"],
+            )
+            return None
+
+    return WalletUser, PhaseShape()  # type: ignore[no-untyped-call]

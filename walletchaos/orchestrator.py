@@ -1,0 +1,330 @@
+"""The engine of ``walletchaos run``: stack up -> accounts -> load + faults -> heal -> reconcile -> audit ->
+judge -> reports. Everything it started is stopped in ``finally``, on Ctrl-C and on errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from . import history, judge, store
+from .client import AccountSpec, WalletAdmin
+from .errors import EXIT_UNKNOWN, InfraError
+from .history import TRANSFER_FS
+from .live import LiveState, LiveView
+from .nemesis import Nemesis
+from .plan import Plan, make_plan
+from .scenario import Scenario
+from .stack.base import Stack
+from .stack.local import LocalStack
+
+CURRENCY = "CNY"
+
+
+@dataclass
+class RunOptions:
+    scenario_path: Path
+    seed: int | None = None
+    out: Path = Path("runs")
+    runtime: str | None = None
+    console: Console = field(default_factory=Console)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    exit_code: int
+    verdict: judge.Verdict | None
+    rerun: str
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def make_stack(scenario: Scenario, runtime: str, run_dir: Path, admin_token: str) -> Stack:
+    if runtime == "docker":
+        raise InfraError("the docker runtime is not available in this version; use --runtime local")
+    return LocalStack(scenario, run_dir, admin_token)
+
+
+class Run:
+    def __init__(self, scenario: Scenario, opts: RunOptions) -> None:
+        self.scenario, self.opts = scenario, opts
+        self.runtime = opts.runtime or scenario.runtime
+        self.plan: Plan = make_plan(scenario, opts.seed)
+        self.console = opts.console
+        self.run_dir = store.new_run_dir(opts.out, scenario.name)
+        self.admin_token = secrets.token_urlsafe(24)
+        self.origin_ns = time.monotonic_ns()
+        self.records: list[dict[str, Any]] = []
+        self.state = LiveState(self.plan.duration, scenario.name)
+        self.load_proc: subprocess.Popen[str] | None = None
+        self.interrupted = False
+        self.rerun = " ".join(
+            [
+                "walletchaos",
+                "run",
+                shlex.quote(str(opts.scenario_path)),
+                "--seed",
+                str(self.plan.seed),
+                "--runtime",
+                self.runtime,
+            ]
+        )
+
+    def now(self) -> int:
+        return time.monotonic_ns() - self.origin_ns
+
+    # -- the whole run ---------------------------------------------------------------------------------------
+    def execute(self) -> RunOutcome:
+        self._write_inputs()
+        stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token)
+        nemesis = Nemesis(stack, self.plan, self.origin_ns, self.state)
+        audit: dict[str, Any] = {}
+        versions: dict[str, Any] = {}
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            self.console.print(
+                f"[bold]walletchaos[/] {self.scenario.name}  seed={self.plan.seed}  "
+                f"runtime={self.runtime}  run dir: {self.run_dir}"
+            )
+            with self.console.status("starting PostgreSQL, Toxiproxy and wallet replicas..."):
+                stack.start()
+            versions = stack.versions()
+            accounts = self._setup_accounts(stack.admin_url)
+            self._drive(stack, nemesis, accounts)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.console.print("[yellow]interrupted: healing faults and stopping everything[/]")
+        finally:
+            self._stop_load()
+            nemesis.heal_all()
+            with contextlib.suppress(Exception):
+                stack.toxiproxy.reset()  # safety net: every proxy up, no toxic left
+            if not self.interrupted:
+                with contextlib.suppress(InfraError):
+                    audit = self._audit(stack.admin_url)
+            stack.close()
+            signal.signal(signal.SIGTERM, previous)
+        return self._finish(nemesis, audit, versions)
+
+    def _write_inputs(self) -> None:
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            (self.run_dir / "scenario.yaml").write_text(self.opts.scenario_path.read_text())
+        store.write_json(self.run_dir / "scenario.json", self.scenario.model_dump(mode="json", by_alias=True))
+        store.write_json(self.run_dir / "plan.json", self.plan.to_json())
+
+    # -- set-up ----------------------------------------------------------------------------------------------
+    def _setup_accounts(self, admin_url: str) -> dict[str, Any]:
+        a = self.scenario.accounts
+        roles: list[tuple[str, str, str, int]] = [
+            ("user", f"u{i:05d}", "user", a.user_balance) for i in range(a.users)
+        ]
+        roles += [("merchant", f"m{i:04d}", "merchant", a.merchant_balance) for i in range(a.merchants)]
+        roles += [("attack_target", f"t{i:03d}", "user", a.user_balance) for i in range(a.attack_targets)]
+        specs = [
+            AccountSpec(name, secrets.token_urlsafe(9), balance, kind) for _, name, kind, balance in roles
+        ]
+        admin = WalletAdmin(admin_url, self.admin_token)
+        op = {"process": "setup", "op": 0, "f": "accounts"}
+        self.records.append({**op, "type": "invoke", "time": self.now(), "value": {}})
+        try:
+            ids = admin.create_accounts(specs)
+        finally:
+            admin.close()
+        rows = [
+            {
+                "id": ids[s.username],
+                "username": s.username,
+                "password": s.password,
+                "kind": s.kind,
+                "balance": s.balance,
+                "role": role,
+            }
+            for s, (role, *_) in zip(specs, roles, strict=True)
+        ]
+        public = [{k: v for k, v in r.items() if k != "password"} for r in rows]
+        self.records.append({**op, "type": "ok", "time": self.now(), "value": {"accounts": public}})
+        by_role: dict[str, list[dict[str, Any]]] = {"user": [], "merchant": [], "attack_target": []}
+        for r in rows:
+            by_role[str(r["role"])].append(
+                {"id": r["id"], "username": r["username"], "password": r["password"]}
+            )
+        return {
+            "users": by_role["user"],
+            "merchants": by_role["merchant"],
+            "attack_targets": by_role["attack_target"],
+            "hot_merchant_share": a.hot_merchant_share,
+        }
+
+    # -- load and faults -------------------------------------------------------------------------------------
+    def _drive(self, stack: Stack, nemesis: Nemesis, accounts: dict[str, Any]) -> None:
+        config = {
+            "ingress_urls": stack.ingress_urls,
+            "origin_ns": self.origin_ns,
+            "seed": self.plan.seed,
+            "accounts": accounts,
+            "currency": CURRENCY,
+            "history": str(self.run_dir / "client-history.jsonl"),
+            "load": self.scenario.load.model_dump(mode="json", by_alias=True),
+        }
+        config_path = self.run_dir / "load-config.json"
+        config_path.write_text(json.dumps(config))
+        os.chmod(config_path, 0o600)  # holds the throwaway accounts' passwords
+        log = open(self.run_dir / "logs" / "load.log", "w")  # noqa: SIM115
+        self.load_proc = subprocess.Popen(
+            [sys.executable, "-m", "walletchaos.load", str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
+        load_start = self.now()
+        nemesis.start(load_start)
+        reader = threading.Thread(target=self._read_stats, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + self.plan.duration + 60
+        with LiveView(self.state, self.console) as view:
+            while self.load_proc.poll() is None:
+                view.update()
+                if self._should_abort() or time.monotonic() > deadline:
+                    self.load_proc.terminate()
+                    break
+                time.sleep(0.25)
+            view.update()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.load_proc.wait(timeout=30)
+        reader.join(timeout=5)
+        log.close()
+
+    def _read_stats(self) -> None:
+        assert self.load_proc is not None and self.load_proc.stdout is not None
+        for line in self.load_proc.stdout:
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                if "event" in data:
+                    self.state.note(f"load: {data['event']}")
+                else:
+                    self.state.stats = data
+
+    _bad_since: float | None = None
+
+    def _should_abort(self) -> bool:
+        rule = self.scenario.abort_if
+        if rule is None:
+            return False
+        if float(self.state.stats.get("error_rate", 0.0)) < rule.error_rate:
+            self._bad_since = None
+            return False
+        self._bad_since = self._bad_since or time.monotonic()
+        if time.monotonic() - self._bad_since < rule.for_:
+            return False
+        self.state.note("abort_if reached: stopping the load")
+        t = self.now()
+        self.records += [
+            {
+                "process": "harness",
+                "op": 0,
+                "f": "abort",
+                "type": "invoke",
+                "time": t,
+                "value": {"error_rate": rule.error_rate, "for": rule.for_},
+            },
+            {"process": "harness", "op": 0, "f": "abort", "type": "ok", "time": t},
+        ]
+        return True
+
+    def _stop_load(self) -> None:
+        proc = self.load_proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    # -- after the load --------------------------------------------------------------------------------------
+    def _audit(self, admin_url: str) -> dict[str, Any]:
+        """Resolve every unknown transfer by key, then take the final snapshot and ledger."""
+        admin = WalletAdmin(admin_url, self.admin_token)
+        try:
+            from .stack.proc import http_ok, wait_until
+
+            wait_until(lambda: http_ok(admin_url + "/readyz"), 30, "the wallet to be ready for the audit")
+            resolutions, unresolved = {}, []
+            for key in self._unknown_keys():
+                try:
+                    resolutions[key] = admin.by_key(key)
+                except InfraError:
+                    unresolved.append(key)
+            return {
+                "resolutions": resolutions,
+                "unresolved": unresolved,
+                "snapshot": admin.snapshot(),
+                "ledger": admin.ledger(),
+                "version": admin.version(),
+            }
+        finally:
+            admin.close()
+
+    def _unknown_keys(self) -> list[str]:
+        path = self.run_dir / "client-history.jsonl"
+        if not path.exists():
+            return []
+        calls = history.pair(history.merge(history.read(path)))
+        by_key: dict[str, set[str]] = {}
+        for c in calls:
+            if c.f in TRANSFER_FS and c.key:
+                by_key.setdefault(c.key, set()).add(c.type)
+        return sorted(k for k, types in by_key.items() if "ok" not in types and "info" in types)
+
+    def _finish(self, nemesis: Nemesis, audit: dict[str, Any], versions: dict[str, Any]) -> RunOutcome:
+        client_path = self.run_dir / "client-history.jsonl"
+        client = list(history.read(client_path)) if client_path.exists() else []
+        merged = history.merge(self.records, nemesis.records, client)
+        history.write(self.run_dir / "history.jsonl", merged)
+        client_path.unlink(missing_ok=True)
+        store.write_json(self.run_dir / "audit.json", audit)
+        verdict = None
+        exit_code = EXIT_UNKNOWN
+        if audit and not self.interrupted:
+            verdict = judge.check(self.scenario, merged, audit)
+            exit_code = verdict.exit_code
+        meta = {
+            "scenario": self.scenario.name,
+            "scenario_path": str(self.opts.scenario_path),
+            "seed": self.plan.seed,
+            "runtime": self.runtime,
+            "versions": versions,
+            "rerun": self.rerun,
+            "interrupted": self.interrupted,
+            "exit_code": exit_code,
+            "python": sys.version.split()[0],
+        }
+        store.write_json(self.run_dir / "run.json", meta)
+        if verdict is not None:
+            from reports import write_all
+
+            write_all(self.run_dir)
+        return RunOutcome(self.run_dir, exit_code, verdict, self.rerun)
+
+
+def run(scenario: Scenario, opts: RunOptions) -> RunOutcome:
+    return Run(scenario, opts).execute()

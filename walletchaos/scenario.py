@@ -1,0 +1,160 @@
+"""The scenario model: what a YAML file may say, typed and validated (pydantic), before anything starts.
+
+See scenarios/README.md for the format with examples. Every span is seconds after validation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from .durations import parse_span
+
+Span = Annotated[float, BeforeValidator(parse_span)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WalletConfig(Model):
+    replicas: int = Field(1, ge=1, le=8)
+    defects: list[str] = []
+    version: str = "1.0.0"
+    settings: dict[str, float | int | str] = {}
+    """Wallet settings passed through ``--set`` (see reference_wallet/config.py), e.g. lockout_window_s."""
+
+
+class Accounts(Model):
+    users: int = Field(100, ge=2, le=100_000)
+    merchants: int = Field(5, ge=1, le=1_000)
+    user_balance: int = Field(100_000, ge=0)
+    merchant_balance: int = Field(0, ge=0)
+    attack_targets: int = Field(2, ge=0, le=100)
+    hot_merchant_share: float = Field(0.5, ge=0, le=1)
+    """Share of payments that go to merchant 0 (a hot merchant at a promotion)."""
+
+
+OP_NAMES = ("pay", "p2p", "refund", "balance", "login", "attack", "unauthorized")
+
+
+class Phase(Model):
+    phase: str = Field(min_length=1)
+    for_: Span = Field(alias="for", gt=0)
+    users: int = Field(ge=0, le=5_000)
+    spawn_rate: float = Field(50.0, gt=0)
+    rate: float = Field(2.0, gt=0, le=1_000)
+    """Operations per second each simulated user attempts (constant pacing)."""
+
+
+class Load(Model):
+    mix: dict[Literal["pay", "p2p", "refund", "balance", "login", "attack", "unauthorized"], float] = {
+        "pay": 60,
+        "p2p": 15,
+        "refund": 5,
+        "balance": 15,
+        "login": 2,
+        "attack": 2,
+        "unauthorized": 1,
+    }
+    amount: tuple[int, int] = (1, 500)
+    client_timeout: Span = 2.0
+    retries: int = Field(2, ge=0, le=10)
+    """Retries of a transfer whose outcome is unknown, with the same idempotency key (as real apps do)."""
+    duplicate_submit: float = Field(0.0, ge=0, le=1)
+    """Probability that an acknowledged transfer is sent again with the same key (a double tap)."""
+    max_ops: int = Field(200_000, ge=1)
+    shape: list[Phase] = Field(min_length=1)
+
+    @field_validator("mix")
+    @classmethod
+    def _positive_mix(cls, mix: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
+            raise ValueError("weights must be >= 0 and sum to more than 0")
+        return mix
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_range(cls, amount: tuple[int, int]) -> tuple[int, int]:
+        if not 0 < amount[0] <= amount[1]:
+            raise ValueError("expected [min, max] with 0 < min <= max")
+        return amount
+
+    @property
+    def duration(self) -> float:
+        return sum(p.for_ for p in self.shape)
+
+
+class FaultSpec(Model):
+    at: Span | tuple[Span, Span]
+    """Start time after load start; ``[10s, 15s]`` lets the seed pick a moment in that range."""
+    for_: Span = Field(alias="for", gt=0)
+    fault: str
+    target: str
+    params: dict[str, Any] = {}
+
+
+class Recovery(Model):
+    max: Span = 15.0
+    success: float = Field(0.95, gt=0, le=1)
+    hold: Span = 2.0
+
+
+class Slo(Model):
+    recovery: Recovery = Recovery()
+    latency_p99: Span | None = None
+    error_rate: float | None = Field(None, ge=0, le=1)
+
+
+class AbortIf(Model):
+    error_rate: float = Field(ge=0, le=1)
+    for_: Span = Field(alias="for", gt=0)
+
+
+INVARIANTS = (
+    "conservation",
+    "durability",
+    "exactly_once",
+    "failed_not_applied",
+    "no_phantoms",
+    "balances_match_ledger",
+    "no_negative_balances",
+    "authorization",
+    "lockout",
+    "read_your_writes",
+)
+
+
+class Target(Model):
+    url: str
+    admin_token_env: str
+
+
+class Scenario(Model):
+    name: str = Field(pattern=r"^[a-z0-9_][a-z0-9_-]*$")
+    description: str = ""
+    seed: int = 1
+    runtime: Literal["local", "docker"] = "local"
+    target: Target | None = None
+    wallet: WalletConfig = WalletConfig()
+    accounts: Accounts = Accounts()
+    load: Load
+    faults: list[FaultSpec] = []
+    invariants: list[Literal[INVARIANTS]] | Literal["all"] = "all"  # type: ignore[valid-type]
+    slo: Slo = Slo()
+    abort_if: AbortIf | None = None
+
+    @model_validator(mode="after")
+    def _faults_inside_load(self) -> Scenario:
+        total = self.load.duration
+        for i, f in enumerate(self.faults):
+            start = f.at[1] if isinstance(f.at, tuple) else f.at
+            if start >= total:
+                raise ValueError(
+                    f"faults[{i}].at: starts at {start:g}s but the load shape ends at {total:g}s"
+                )
+        return self
+
+    def checked_invariants(self) -> tuple[str, ...]:
+        return INVARIANTS if self.invariants == "all" else tuple(self.invariants)

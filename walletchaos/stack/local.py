@@ -1,0 +1,168 @@
+"""The local runtime: a throwaway PostgreSQL cluster, the real Toxiproxy server and N wallet replicas as
+processes on 127.0.0.1, wired  load -> [ingress{i}] -> wallet{i} -> [db] -> PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+from faults.base import split_target
+
+from ..errors import InfraError
+from ..scenario import Scenario
+from .base import Replica, Service
+from .postgres import PostgresCluster
+from .proc import free_port
+from .toxiproxy import ToxiproxyClient, ToxiproxyServer
+from .wallet import WalletProcess
+
+
+class PostgresService:
+    def __init__(self, cluster: PostgresCluster) -> None:
+        self.name, self.cluster = "postgres", cluster
+
+    def kill(self) -> None:
+        self.cluster.kill()
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+    def start(self) -> None:
+        self.cluster.start()
+
+    def pause(self) -> None:
+        self.cluster.pause()
+
+    def resume(self) -> None:
+        self.cluster.resume()
+
+    def is_up(self) -> bool:
+        return self.cluster.proc.running and self.cluster.is_listening()
+
+
+class WalletReplica:
+    def __init__(self, proc: WalletProcess) -> None:
+        self.proc, self.name = proc, proc.name
+
+    @property
+    def defects(self) -> list[str]:
+        return self.proc.defects
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+    def start(self) -> None:
+        self.proc.start(ready=False)
+
+    def pause(self) -> None:
+        if self.proc.proc:
+            self.proc.proc.pause()
+
+    def resume(self) -> None:
+        if self.proc.proc:
+            self.proc.proc.resume()
+
+    def is_up(self) -> bool:
+        return self.proc.running
+
+    def redeploy(self, defects: list[str]) -> None:
+        self.proc.stop()
+        self.proc.start(defects=defects, ready=False)
+
+
+class LocalStack:
+    """Start with ``start()``; ``close()`` stops everything it started (idempotent, never raises)."""
+
+    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str) -> None:
+        self.scenario, self.run_dir, self.admin_token = scenario, run_dir, admin_token
+        self.logs = run_dir / "logs"
+        self.pg: PostgresCluster | None = None
+        self.server: ToxiproxyServer | None = None
+        self.wallets: list[WalletProcess] = []
+        self._replicas: list[WalletReplica] = []
+        self.ingress_urls: list[str] = []
+
+    @property
+    def toxiproxy(self) -> ToxiproxyClient:
+        assert self.server is not None
+        return self.server.client
+
+    def start(self) -> None:
+        self.pg = PostgresCluster.fresh(free_port())
+        self.pg.init()
+        self.server = ToxiproxyServer(self.logs / "toxiproxy.log")
+        api = self.server.start()
+        db_port = free_port()
+        api.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{self.pg.port}")
+        cfg = self.scenario.wallet
+        for i in range(cfg.replicas):
+            wallet = WalletProcess(
+                f"wallet{i}",
+                free_port(),
+                self.pg.dsn_via(db_port),
+                self.admin_token,
+                self.logs / f"wallet{i}.log",
+                cfg.defects,
+                {"kdf_log2_n": 10, **cfg.settings},
+            )
+            wallet.start(wait_s=30)
+            self.wallets.append(wallet)
+            self._replicas.append(WalletReplica(wallet))
+            ingress = free_port()
+            api.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{wallet.port}")
+            self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
+
+    @property
+    def admin_url(self) -> str:
+        """A replica's direct address (no toxics) for set-up and the final audit."""
+        for w in self.wallets:
+            if w.running:
+                return w.url
+        raise InfraError("no wallet replica is running for the audit")
+
+    def proxies(self, link: str) -> list[str]:
+        base, index = split_target(link)
+        if base == "db":
+            return ["db"]
+        names = [f"ingress{i}" for i in range(len(self.wallets))]
+        return names if index is None else [names[self._index(index)]]
+
+    def services(self, target: str) -> list[Service]:
+        base, index = split_target(target)
+        if base == "postgres":
+            assert self.pg is not None
+            return [PostgresService(self.pg)]
+        return list(self._replicas) if index is None else [self._replicas[self._index(index)]]
+
+    def replicas(self) -> list[Replica]:
+        return list(self._replicas)
+
+    def _index(self, i: int) -> int:
+        if i >= len(self.wallets):
+            raise InfraError(f"target index {i} but only {len(self.wallets)} replica(s)")
+        return i
+
+    def versions(self) -> dict[str, str]:
+        out = {"runtime": "local", "toxiproxy": self.toxiproxy.version() if self.server else "?"}
+        if self.pg is not None:
+            out["postgres_bin"] = str(self.pg.bindir)
+        return out
+
+    def close(self) -> None:
+        for wallet in self.wallets:
+            with contextlib.suppress(Exception):
+                wallet.stop()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.stop()
+        if self.pg is not None:
+            with contextlib.suppress(Exception):
+                self.pg.stop()
+            with contextlib.suppress(OSError):
+                self.logs.mkdir(parents=True, exist_ok=True)
+                shutil.copy(self.pg.base / "postgres.log", self.logs / "postgres.log")
+            self.pg.destroy()
