@@ -23,7 +23,7 @@ class Settings:
     acquire_timeout_s: float = 0.4
     statement_timeout_ms: int = 800
     lock_timeout_ms: int = 500
-    request_deadline_s: float = 0.9
+    request_deadline_s: float = 0.75  # leaves room for cancellation and the response inside 1 s
     # auth
     token_ttl_s: int = 3600
     lockout_threshold: int = 5
