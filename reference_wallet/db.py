@@ -85,9 +85,14 @@ class Database:
                 await asyncio.wait_for(self.pool.close(), 2)
 
     async def probe(self) -> bool:
-        try:
+        """Readiness: migrated and the database answers within the request deadline (never hangs)."""
+
+        async def ping() -> None:
             async with self.connection() as conn:
                 await conn.fetchval("SELECT 1")
+
+        try:
+            await asyncio.wait_for(ping(), self.s.request_deadline_s)
             return self.migrated
         except Exception:
             return False

@@ -39,7 +39,7 @@ class WalletAdmin:
             raise InfraError(f"{method} {path}: expected {expect}, got {r.status_code} {r.text[:300]}")
         return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
 
-    def create_accounts(self, specs: list[AccountSpec], batch: int = 500) -> dict[str, int]:
+    def create_accounts(self, specs: list[AccountSpec], batch: int = 100) -> dict[str, int]:
         """Create accounts in batches; returns username -> id."""
         ids: dict[str, int] = {}
         for i in range(0, len(specs), batch):

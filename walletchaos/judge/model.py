@@ -53,7 +53,8 @@ class Result:
         """Build a result from offending ops (dicts with at least ``index``), worst by ``severity``."""
         if not offenders:
             return cls(name, kind, True, ok_summary, formula=formula, details=details)
-        ordered = sorted(offenders, key=lambda o: o.get("index", -1))
+        # evidence from the audit (no history op) has index None and sorts after the ops, by its own order
+        ordered = sorted(offenders, key=lambda o: (o.get("index") is None, o.get("index") or 0))
         worst_op = max(ordered, key=lambda o: abs(o.get(severity, 0))) if severity else ordered[0]
         return cls(
             name,

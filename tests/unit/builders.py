@@ -1,0 +1,174 @@
+"""Hand-built histories for judge tests: a tiny wallet model that writes history + audit like a run."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from walletchaos.scenario import Scenario
+
+MS = 1_000_000
+
+
+def scenario(**over: Any) -> Scenario:
+    base: dict[str, Any] = {"name": "t", "load": {"shape": [{"phase": "p", "for": "10s", "users": 1}]}}
+    base.update(over)
+    return Scenario.model_validate(base)
+
+
+@dataclass
+class Book:
+    """Builds (history, audit). ``transfer`` applies to the ledger unless told otherwise."""
+
+    balances: dict[int, int]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    clock: int = 0
+    ids: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
+    tid: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    initial: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.initial = dict(self.balances)
+        accounts = [
+            {"id": a, "username": f"u{a}", "kind": "user", "balance": b} for a, b in self.balances.items()
+        ]
+        self._op("setup", "accounts", {}, "ok", 201, {"accounts": accounts})
+
+    def tick(self, ms: int = 10) -> int:
+        self.clock += ms * MS
+        return self.clock
+
+    def _op(
+        self,
+        process: Any,
+        f: str,
+        value: dict[str, Any],
+        kind: str,
+        status: int | None,
+        result: dict[str, Any] | None = None,
+        duration_ms: int = 5,
+        intended: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        op = next(self.ids)
+        start = self.tick()
+        self.history.append(
+            {
+                "process": process,
+                "op": op,
+                "type": "invoke",
+                "f": f,
+                "value": value,
+                "time": start,
+                "intended": start if intended is None else intended,
+            }
+        )
+        done: dict[str, Any] = {
+            "process": process,
+            "op": op,
+            "type": kind,
+            "f": f,
+            "time": start + duration_ms * MS,
+            "status": status,
+        }
+        if result:
+            done["value"] = result
+        if error:
+            done["error"] = error
+        self.history.append(done)
+        self.clock = start + duration_ms * MS
+
+    def post(self, key: str, src: int, dst: int, amount: int) -> None:
+        transfer = next(self.tid)
+        for account, delta in ((src, -amount), (dst, amount)):
+            self.ledger.append(
+                {
+                    "seq": len(self.ledger) + 1,
+                    "transfer_id": transfer,
+                    "idempotency_key": key,
+                    "account": account,
+                    "delta": delta,
+                }
+            )
+            self.balances[account] += delta
+
+    def transfer(
+        self,
+        key: str,
+        src: int,
+        dst: int,
+        amount: int,
+        kind: str = "ok",
+        status: int = 201,
+        applied: bool | None = None,
+        f: str = "pay",
+        process: int = 1,
+        acting_as: int | None = None,
+        duration_ms: int = 5,
+    ) -> None:
+        value = {
+            "key": key,
+            "from": src,
+            "to": dst,
+            "amount": amount,
+            "as": src if acting_as is None else acting_as,
+        }
+        self._op(process, f, value, kind, status, {"id": 1} if kind == "ok" else None, duration_ms)
+        if applied if applied is not None else kind == "ok":
+            self.post(key, src, dst, amount)
+
+    def read(self, account: int, balance: int | None = None, process: int = 1) -> None:
+        shown = self.balances[account] if balance is None else balance
+        self._op(process, "balance", {"account": account, "as": account}, "ok", 200, {"balance": shown})
+
+    def login(
+        self,
+        account: int,
+        status: int,
+        f: str = "attack",
+        legit: bool = False,
+        retry_after: float | None = None,
+        duration_ms: int = 5,
+    ) -> None:
+        kind = "ok" if status == 201 else "fail"
+        result = {"retry_after": retry_after} if retry_after is not None else None
+        self._op(
+            2,
+            f,
+            {"username": f"u{account}", "account": account, "legit": legit},
+            kind,
+            status,
+            result,
+            duration_ms,
+        )
+
+    def fault(self, name: str, target: str, apply_at_ms: int, heal_at_ms: int, healed: bool = True) -> None:
+        value = {"action": 0, "fault": name, "target": target, "params": {}}
+        for f, at, kind in (("apply", apply_at_ms, "ok"), ("heal", heal_at_ms, "ok" if healed else "info")):
+            op = next(self.ids)
+            self.history.append(
+                {"process": "nemesis", "op": op, "type": "invoke", "f": f, "value": value, "time": at * MS}
+            )
+            self.history.append(
+                {"process": "nemesis", "op": op, "type": kind, "f": f, "value": value, "time": at * MS + MS}
+            )
+
+    def audit(self, snapshot: dict[int, int] | None = None, **extra: Any) -> dict[str, Any]:
+        snap = snapshot if snapshot is not None else self.balances
+        return {
+            "snapshot": {
+                "total": sum(snap.values()),
+                "accounts": [{"id": a, "balance": b} for a, b in snap.items()],
+            },
+            "ledger": list(self.ledger),
+            "resolutions": {},
+            "unresolved": [],
+            **extra,
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        from walletchaos.history import merge
+
+        return merge(self.history)
