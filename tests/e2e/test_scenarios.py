@@ -1,0 +1,132 @@
+"""Whole scenarios through the ``walletchaos`` CLI, as a user runs them."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "walletchaos"]
+
+
+def run_cli(*args: str, out: Path, timeout: int = 400) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args, "--out", str(out)], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def leftovers() -> set[str]:
+    """Processes and clusters a run may leave behind (it must leave none)."""
+    found = subprocess.run(
+        ["pgrep", "-af", "reference_wallet|toxiproxy-server|walletchaos.load"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    return {line.split(" ", 1)[1] for line in found if "pgrep" not in line} | set(
+        glob.glob("/tmp/walletchaos-pg-*")
+    )
+
+
+def verdict_of(out: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((out / "latest" / "verdict.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> None:
+    before = leftovers()
+    done = run_cli("run", "scenarios/smoke.yaml", out=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = (tmp_path / "latest").resolve()
+    assert run_dir.parent.name == "smoke" and "run directory:" in done.stdout
+    for name in (
+        "scenario.yaml",
+        "scenario.json",
+        "plan.json",
+        "run.json",
+        "history.jsonl",
+        "audit.json",
+        "verdict.json",
+        "junit.xml",
+        "summary.md",
+        "report.html",
+        "logs/load.log",
+        "logs/wallet0.log",
+        "logs/postgres.log",
+        "logs/toxiproxy.log",
+    ):
+        assert (run_dir / name).is_file(), name
+    verdict = verdict_of(tmp_path)
+    assert verdict["valid"] == "valid" and verdict["stats"]["ops"] > 500
+    assert {r["name"] for r in verdict["results"]} >= {
+        "conservation",
+        "exactly_once",
+        "durability",
+        "lockout",
+    }
+    faults = [
+        json.loads(line)
+        for line in (run_dir / "history.jsonl").read_text().splitlines()
+        if '"nemesis"' in line
+    ]
+    assert [r["f"] for r in faults if r["type"] == "ok"] == ["apply", "heal", "apply", "heal"]
+    assert leftovers() <= before, "the run left processes or clusters behind"
+    again = subprocess.run([*CLI, "analyze", str(run_dir)], capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and json.loads((run_dir / "verdict.json").read_text())["valid"] == "valid"
+
+
+def test_bad_deploy_is_caught_naming_the_invariant(tmp_path: Path) -> None:
+    done = run_cli("run", "scenarios/bad_deploy.yaml", out=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    violated = {r["name"] for r in verdict_of(tmp_path)["results"] if r["valid"] == "invalid"}
+    assert "exactly_once" in violated
+    assert (
+        "exactly_once" in done.stdout
+        and "re-run with: walletchaos run scenarios/bad_deploy.yaml --seed 3" in done.stdout
+    )
+
+
+@pytest.mark.parametrize("name", ["db_outage", "network_lag", "flash_sale", "lockout_attack"])
+def test_shipped_scenario_passes_on_the_correct_wallet(tmp_path: Path, name: str) -> None:
+    done = run_cli("run", f"scenarios/{name}.yaml", out=tmp_path)
+    verdict = verdict_of(tmp_path)
+    bad = [(r["name"], r["summary"]) for r in verdict["results"] if r["valid"] != "valid"]
+    assert done.returncode == 0, (bad, done.stderr[-2000:])
+
+
+def test_validate_reports_a_broken_file_with_location(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\nload:\n  shape:\n    - {phase: p, for: 30 sec, users: 2}\n")
+    done = subprocess.run([*CLI, "validate", str(broken)], capture_output=True, text=True, check=False)
+    assert done.returncode == 254
+    assert f"{broken}:4:" in done.stderr and "load.shape[0].for" in done.stderr
+
+
+def test_ctrl_c_heals_and_stops_everything(tmp_path: Path) -> None:
+    before = leftovers()
+    proc = subprocess.Popen(
+        [*CLI, "run", "scenarios/db_outage.yaml", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    history_started = False
+    while time.monotonic() < deadline and not history_started:  # interrupt during the outage itself
+        time.sleep(0.5)
+        history_started = any(tmp_path.glob("db_outage/*/client-history.jsonl"))
+    time.sleep(12)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert "interrupted" in out
+    history = (tmp_path / "latest" / "history.jsonl").read_text()
+    heals = [json.loads(line) for line in history.splitlines() if '"heal"' in line and '"type":"ok"' in line]
+    assert heals and heals[-1]["value"]["reason"] == "final"
+    assert leftovers() <= before
