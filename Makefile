@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 SCENARIO ?= scenarios/smoke.yaml
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint clean
+.PHONY: setup setup-test demo test test-unit test-integration test-e2e lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,13 +11,16 @@ setup:
 demo: setup
 	@$(PY) -m walletchaos run $(SCENARIO)
 
-test: setup lint
+test: setup-test lint
 	@$(PY) -m pytest tests $(PYTEST_ARGS)
+
+setup-test:
+	@bash scripts/setup.sh --with-browser
 
 test-unit: setup
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: setup
+test-integration: setup-test
 	@$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test-e2e: setup

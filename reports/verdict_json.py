@@ -2,7 +2,7 @@
 
     {"schema": "walletchaos.verdict/v1", "scenario", "seed", "runtime", "valid": "valid|invalid|unknown",
      "exit_code", "rerun", "stats": {...},
-     "faults": [{"name", "target", "applied_s", "healed_s", "healed_ok", "recovery_s"}],
+     "faults": [{"name", "target", "invoked_s", "applied_s", "healed_s", "healed_ok", "recovery_s"}],
      "results": [{"name", "kind": "invariant|evidence|recovery|slo", "valid", "summary", "count",
                   "first", "worst", "last", "details", "formula"}]}
 
@@ -31,6 +31,7 @@ def faults(run: StoredRun, verdict: judge.Verdict) -> list[dict[str, Any]]:
         {
             "name": w.name,
             "target": w.target,
+            "invoked_s": w.begin / 1e9,
             "applied_s": w.start / 1e9,
             "healed_s": w.end / 1e9,
             "healed_ok": w.healed_ok,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up for walletchaos on a fresh Debian machine.
+# Idempotent set-up for walletchaos on a fresh Debian machine. `--with-browser` adds Debian's chromium.
 #   - Debian packages: PostgreSQL server (the local runtime starts throwaway clusters from it)
 #   - the real Shopify Toxiproxy server, built from its Go module with the machine's Go toolchain,
 #     installed as tools/bin/toxiproxy-server (project-local)
@@ -13,10 +13,14 @@ PY=${PYTHON:-python3}
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
+WITH_BROWSER=0
+[ "${1:-}" = "--with-browser" ] && WITH_BROWSER=1   # make test: report.html is checked in headless Chromium
+
 need_apt=()
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_apt+=(postgresql)
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ "$WITH_BROWSER" = 1 ] && ! command -v chromium >/dev/null 2>&1 && need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -134,6 +134,53 @@ def report(run_dir: Path) -> int:
     return verdict.exit_code
 
 
+@main.command()
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--recovery-slack", default="1s", show_default=True, help="Allowed slower recovery per fault.")
+@click.option(
+    "--error-slack",
+    type=float,
+    default=0.005,
+    show_default=True,
+    help="Allowed rise of the outside-fault error rate (0.005 = half a percentage point).",
+)
+@click.option(
+    "--p99-slack", type=float, default=0.25, show_default=True, help="Allowed relative rise of p99."
+)
+@_guard
+def compare(baseline: Path, run_dir: Path, recovery_slack: str, error_slack: float, p99_slack: float) -> int:
+    """Deltas between two stored runs; exit 1 when RUN_DIR regressed past a slack (release gating)."""
+    from rich.table import Table
+
+    from reports.compare import Slack
+    from reports.compare import compare as diff
+
+    from .durations import parse_span
+
+    try:
+        slack = Slack(parse_span(recovery_slack), error_slack, p99_slack)
+    except ValueError as exc:
+        raise ScenarioError([f"--recovery-slack: {exc}"]) from None
+    rows = diff(baseline, run_dir, slack)
+    table = Table("metric", "baseline", "run", "delta", "")
+    for row in rows:
+        table.add_row(
+            row.metric,
+            str(row.base),
+            str(row.run),
+            row.delta,
+            "[bold red]REGRESSION[/]" if row.regression else "[green]ok[/]",
+        )
+    console.print(table)
+    regressed = [r.metric for r in rows if r.regression]
+    if regressed:
+        console.print(f"[bold red]regressed[/]: {', '.join(regressed)}")
+        return 1
+    console.print("[green]no regression[/]")
+    return 0
+
+
 @main.command(name="list-faults")
 @_guard
 def list_faults() -> int:

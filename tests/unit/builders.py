@@ -172,3 +172,43 @@ class Book:
         from walletchaos.history import merge
 
         return merge(self.history)
+
+
+def write_run(path: Any, book: Book, audit: dict[str, Any] | None = None, **scn: Any) -> Any:
+    """Store (scenario, history, audit) as a run directory, as ``walletchaos run`` does."""
+    import json
+    from pathlib import Path
+
+    from walletchaos import history
+
+    run = Path(path)
+    run.mkdir(parents=True, exist_ok=True)
+    model = scenario(**scn)
+    (run / "scenario.json").write_text(json.dumps(model.model_dump(mode="json", by_alias=True)))
+    history.write(run / "history.jsonl", book.records())
+    (run / "audit.json").write_text(json.dumps(audit if audit is not None else book.audit()))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "seed": 7,
+                "runtime": "local",
+                "rerun": "walletchaos run t.yaml --seed 7",
+                "versions": {"runtime": "local"},
+            }
+        )
+    )
+    return run
+
+
+def recovering_book(outage_ms: int) -> Book:
+    """A fault healed at 1 s, followed by ``outage_ms`` of 503s, then healthy traffic."""
+    book = Book({1: 10_000, 2: 0})
+    book.fault("process.kill", "postgres", 0, 1_000)
+    book.clock = 1_000 * MS
+    i = 0
+    while book.clock < (1_000 + outage_ms) * MS - 10 * MS:
+        book.transfer(f"d{i}", 1, 2, 1, kind="fail", status=503, duration_ms=10)
+        i += 1
+    for i in range(300):
+        book.transfer(f"u{i}", 1, 2, 1, duration_ms=10)
+    return book

@@ -12,7 +12,7 @@ from ..scenario import Scenario
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
-from .timing import recovery_checks, slo_checks
+from .timing import outside_stats, recovery_checks, slo_checks
 
 __all__ = ["Result", "Verdict", "check"]
 
@@ -34,7 +34,13 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     results += _guarded("faults_healed", "evidence", _healed, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
     results += _guarded("slo", "slo", slo_checks, facts)
-    return Verdict(worst(r.valid for r in results), results, facts.summary())
+    outside = outside_stats(facts)
+    stats = {
+        **facts.summary(),
+        "p99_s_outside_faults": outside.p99_s,
+        "error_rate_outside_faults": round(outside.error_rate, 6),
+    }
+    return Verdict(worst(r.valid for r in results), results, stats)
 
 
 def _evidence(f: Facts) -> Result:

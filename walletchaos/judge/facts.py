@@ -24,6 +24,7 @@ class FaultWindow:
     name: str
     target: str
     apply_index: int
+    begin: int  # ns: the apply was invoked (a rolling deploy already hurts while it is applied)
     start: int  # ns: applied (completion of the apply op)
     end: int  # ns: healed (completion of the heal op), or end of history when never healed
     healed_ok: bool
@@ -123,6 +124,7 @@ def _windows(calls: list[Call]) -> list[FaultWindow]:
                 name,
                 target,
                 a.index,
+                a.start,
                 a.end or a.start,
                 (heal.end or heal.start) if heal else end,
                 heal is not None and heal.type == "ok",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
@@ -90,19 +92,40 @@ def _outside(c: Call, windows: list[tuple[int, int]]) -> bool:
     return not any(a <= c.start <= b for a, b in windows)
 
 
-def slo_checks(f: Facts) -> list[Result]:
-    """Outside [apply, heal + recovery.max] of every fault: p99 of coordinated-omission-corrected latency
-    (completion - intended start) of ok ops <= slo.latency_p99, and unavailable/total <= slo.error_rate."""
-    slo = f.scenario.slo
-    grace = int(slo.recovery.max * 1e9)
-    windows = [(w.start - BUCKET_NS, w.end + grace) for w in f.windows]
+@dataclass(frozen=True)
+class OutsideStats:
+    """Ops outside [apply invoked - 100 ms, heal + recovery.max] of every fault."""
+
+    ops: int
+    unavailable: int
+    p99_s: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.unavailable / self.ops if self.ops else 0.0
+
+
+def outside_stats(f: Facts) -> OutsideStats:
+    """p99 of coordinated-omission-corrected latency (completion - intended start) of ok ops, and the
+    unavailable count, over availability ops outside every fault window."""
+    grace = int(f.scenario.slo.recovery.max * 1e9)
+    windows = [(w.begin - BUCKET_NS, w.end + grace) for w in f.windows]
     calls = [c for c in _availability_calls(f) if _outside(c, windows)]
-    results = []
     hist = HdrHistogram(1, 3_600_000_000, 3)
     for c in calls:
         if c.type == "ok" and c.end is not None:
             hist.record_value(max(1, (c.end - int(c.invoke.get("intended", c.start))) // 1000))
     p99 = hist.get_value_at_percentile(99) / 1e6 if hist.get_total_count() else None
+    return OutsideStats(len(calls), sum(1 for c in calls if unavailable(c)), p99)
+
+
+def slo_checks(f: Facts) -> list[Result]:
+    """Outside [apply, heal + recovery.max] of every fault: p99 of coordinated-omission-corrected latency
+    (completion - intended start) of ok ops <= slo.latency_p99, and unavailable/total <= slo.error_rate."""
+    slo = f.scenario.slo
+    stats = outside_stats(f)
+    results = []
+    p99 = stats.p99_s
     if slo.latency_p99 is not None:
         ok = p99 is not None and p99 <= slo.latency_p99
         summary = (
@@ -115,21 +138,20 @@ def slo_checks(f: Facts) -> list[Result]:
                 ok if p99 is not None else None,
                 summary,
                 0 if ok else 1,
-                details={"p99_s": p99, "bound_s": slo.latency_p99, "ops": len(calls)},
+                details={"p99_s": p99, "bound_s": slo.latency_p99, "ops": stats.ops},
             )
         )
     if slo.error_rate is not None:
-        bad = sum(1 for c in calls if unavailable(c))
-        rate = bad / len(calls) if calls else 0.0
+        rate = stats.error_rate
         ok = rate <= slo.error_rate
         results.append(
             Result(
                 "slo: error rate",
                 "slo",
-                ok if calls else None,
+                ok if stats.ops else None,
                 f"{rate:.2%} unavailable outside fault windows (bound {slo.error_rate:.2%})",
-                bad if not ok else 0,
-                details={"rate": rate, "bound": slo.error_rate, "ops": len(calls)},
+                stats.unavailable if not ok else 0,
+                details={"rate": rate, "bound": slo.error_rate, "ops": stats.ops},
             )
         )
     return results

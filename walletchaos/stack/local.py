@@ -14,7 +14,7 @@ from ..scenario import Scenario
 from .base import Replica, Service
 from .postgres import PostgresCluster
 from .proc import free_port
-from .toxiproxy import ToxiproxyClient, ToxiproxyServer
+from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
 from .wallet import WalletProcess
 
 
@@ -147,7 +147,7 @@ class LocalStack:
         return i
 
     def versions(self) -> dict[str, str]:
-        out = {"runtime": "local", "toxiproxy": self.toxiproxy.version() if self.server else "?"}
+        out = {"runtime": "local", "toxiproxy": toxiproxy_version(self.toxiproxy) if self.server else "?"}
         if self.pg is not None:
             out["postgres_bin"] = str(self.pg.bindir)
         return out

@@ -33,6 +33,18 @@ def server_binary() -> str:
     raise InfraError("toxiproxy-server not found: run `make setup` (builds it from its Go module)")
 
 
+def toxiproxy_version(client: ToxiproxyClient) -> str:
+    """The server's own answer, or the pinned module version when it was built by `go install` ("git")."""
+    import json
+
+    try:
+        reported = str(json.loads(client.version()).get("version"))
+    except ValueError:
+        reported = client.version()
+    stamps = sorted((PROJECT_ROOT / "tools/bin").glob(".toxiproxy-v*"))
+    return stamps[-1].name.removeprefix(".toxiproxy-") if reported == "git" and stamps else reported
+
+
 class ToxiproxyClient:
     def __init__(self, url: str, timeout_s: float = 2.0) -> None:
         self.url = url

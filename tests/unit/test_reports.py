@@ -1,0 +1,83 @@
+"""Reports rendered from a stored run directory alone: verdict.json, junit.xml, summary.md, compare."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from reports import write_all
+from reports.compare import Slack, compare
+from tests.unit.builders import Book, recovering_book, write_run
+
+SLO = {"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}}
+
+
+@pytest.fixture
+def broken_run(tmp_path: Path) -> Path:
+    book = recovering_book(300)
+    book.transfer("dup", 1, 2, 5, kind="info", status=0, applied=True)
+    book.transfer("dup", 1, 2, 5)  # applied again: exactly_once must fail
+    return write_run(tmp_path / "run", book, slo=SLO)
+
+
+def test_verdict_json_is_versioned_and_carries_evidence(
+    broken_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    verdict = write_all(broken_run)
+    data = json.loads((broken_run / "verdict.json").read_text())
+    assert (
+        data["schema"] == "walletchaos.verdict/v1" and data["valid"] == "invalid" and data["exit_code"] == 1
+    )
+    assert verdict.exit_code == 1
+    once = next(r for r in data["results"] if r["name"] == "exactly_once")
+    assert once["valid"] == "invalid" and once["first"]["key"] == "dup" and "formula" in once
+    assert data["faults"][0]["name"] == "process.kill" and data["faults"][0]["healed_ok"] is True
+    assert 0.2 <= data["faults"][0]["recovery_s"] <= 0.4
+    assert data["rerun"] == "walletchaos run t.yaml --seed 7"
+
+
+def test_junit_has_one_testcase_per_check_with_failures_carrying_evidence(broken_run: Path) -> None:
+    write_all(broken_run)
+    suite = ET.parse(broken_run / "junit.xml").getroot()
+    cases = suite.findall("testcase")
+    names = [c.get("name") for c in cases]
+    assert (
+        "exactly_once" in names and "conservation" in names and "recovery: process.kill on postgres" in names
+    )
+    assert int(suite.get("tests", 0)) == len(cases) and int(suite.get("failures", 0)) == 1
+    failure = next(c for c in cases if c.get("name") == "exactly_once").find("failure")
+    assert failure is not None and '"key": "dup"' in (failure.text or "")
+
+
+def test_summary_md_is_written_and_appended_to_the_step_summary(
+    broken_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    write_all(broken_run)
+    md = (broken_run / "summary.md").read_text()
+    assert md.startswith("## walletchaos: `t` is **INVALID**")
+    assert "| exactly_once | ❌ invalid |" in md and "<details><summary>exactly_once" in md
+    assert step.read_text() == md + "\n"
+
+
+def test_compare_fails_a_run_whose_recovery_regressed(tmp_path: Path) -> None:
+    fast = write_run(tmp_path / "fast", recovering_book(200), slo=SLO)
+    slow = write_run(tmp_path / "slow", recovering_book(2_500), slo=SLO)
+    rows = compare(fast, slow, Slack(recovery_s=1.0))
+    regressed = [r.metric for r in rows if r.regression]
+    assert regressed == ["recovery: process.kill on postgres"]
+    assert not any(r.regression for r in compare(fast, fast, Slack()))
+    assert not any(r.regression for r in compare(slow, fast, Slack()))
+
+
+def test_compare_flags_a_worse_verdict(tmp_path: Path) -> None:
+    good = write_run(tmp_path / "good", Book({1: 10, 2: 0}))
+    bad_book = Book({1: 10, 2: 0})
+    bad_book.transfer("lost", 1, 2, 5, applied=False)
+    bad = write_run(tmp_path / "bad", bad_book)
+    assert [r.metric for r in compare(good, bad, Slack()) if r.regression] == ["verdict"]
