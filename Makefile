@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 SCENARIO ?= scenarios/smoke.yaml
 
-.PHONY: setup setup-test demo test test-unit test-integration test-e2e lint clean
+.PHONY: setup setup-test setup-docker demo test test-unit test-integration test-e2e lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,10 @@ test: setup-test lint
 
 setup-test:
 	@bash scripts/setup.sh --with-browser
+	@bash scripts/setup-docker.sh || echo "!!! DOCKER ENGINE COULD NOT BE STARTED: the docker tests will be SKIPPED !!!"
+
+setup-docker: setup
+	@bash scripts/setup-docker.sh
 
 test-unit: setup
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -25,6 +25,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, layer))
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any("DOCKER ENGINE UNAVAILABLE" in str(getattr(r, "longrepr", "")) for r in skipped):
+        terminalreporter.write_sep(
+            "!", "DOCKER ENGINE UNAVAILABLE: the docker runtime was NOT tested", red=True
+        )
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster.fresh(free_port())

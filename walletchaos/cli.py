@@ -181,6 +181,27 @@ def compare(baseline: Path, run_dir: Path, recovery_slack: str, error_slack: flo
     return 0
 
 
+@main.group()
+def images() -> None:
+    """Container images for the docker runtime."""
+
+
+@images.command(name="build")
+@click.option(
+    "--offline-base",
+    is_flag=True,
+    help="Bootstrap a Debian base locally (debootstrap + docker import) for machines without a registry.",
+)
+@_guard
+def images_build(offline_base: bool) -> int:
+    """Build walletchaos/wallet, walletchaos/postgres and walletchaos/toxiproxy."""
+    from .images import build
+
+    for tag, image_id in build(offline_base, log=lambda m: console.print(f"[dim]{m}[/]")).items():
+        console.print(f"[green]built[/] {tag} {image_id}")
+    return 0
+
+
 @main.command(name="list-faults")
 @_guard
 def list_faults() -> int:

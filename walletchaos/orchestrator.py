@@ -57,7 +57,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def make_stack(scenario: Scenario, runtime: str, run_dir: Path, admin_token: str) -> Stack:
     if runtime == "docker":
-        raise InfraError("the docker runtime is not available in this version; use --runtime local")
+        from .stack.containers import DockerStack
+
+        return DockerStack(scenario, run_dir, admin_token)
     return LocalStack(scenario, run_dir, admin_token)
 
 

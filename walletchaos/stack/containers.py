@@ -1,0 +1,245 @@
+"""The docker runtime: PostgreSQL, Toxiproxy and wallet replicas as containers on host networking
+(127.0.0.1), wired exactly like the local runtime so every scenario runs unchanged.
+
+Every container carries ``walletchaos.run=<run id>`` and ``walletchaos.pid=<harness pid>``; the harness
+touches only containers with its own run label, removes them at the end (also on Ctrl-C), and at start
+removes containers of earlier runs whose harness process is gone (crashed runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from faults.base import split_target
+
+from ..errors import InfraError
+from ..scenario import Scenario
+from .base import Replica, Service
+from .proc import free_port, http_ok, port_open, wait_until
+from .toxiproxy import ToxiproxyClient, toxiproxy_version
+
+LABEL = "walletchaos.run"
+IMAGES = {
+    "wallet": "walletchaos/wallet:latest",
+    "postgres": "walletchaos/postgres:latest",
+    "toxiproxy": "walletchaos/toxiproxy:latest",
+}
+
+
+def engine() -> Any:
+    """A Docker SDK client, or InfraError saying how to get an engine."""
+    import docker
+
+    try:
+        client = docker.from_env(version="auto", timeout=30)
+        client.ping()
+        return client
+    except Exception as exc:
+        raise InfraError(
+            f"no Docker engine reachable ({exc.__class__.__name__}): run `make setup-docker`, which "
+            "installs docker.io and starts dockerd --bridge=none --iptables=false"
+        ) from exc
+
+
+def remove_stale(client: Any) -> list[str]:
+    """Remove containers of earlier runs whose harness process no longer exists."""
+    removed = []
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        pid = int(c.labels.get("walletchaos.pid", "0") or 0)
+        if pid and _alive(pid):
+            continue  # a run in progress (possibly our own)
+        with contextlib.suppress(Exception):
+            c.remove(force=True)
+            removed.append(c.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+class ContainerService:
+    """kill / stop / start / pause / resume of one container through the Docker API."""
+
+    def __init__(self, name: str, container: Any, ready: Any) -> None:
+        self.name, self.container, self._ready = name, container, ready
+
+    def kill(self) -> None:
+        self.container.kill()
+
+    def stop(self) -> None:
+        self.container.stop(timeout=5)
+
+    def start(self) -> None:
+        self.container.start()
+        wait_until(self._ready, 30, f"container {self.container.name}")
+
+    def pause(self) -> None:
+        self.container.pause()
+
+    def resume(self) -> None:
+        self.container.unpause()
+
+    def is_up(self) -> bool:
+        self.container.reload()
+        return bool(self.container.status == "running") and bool(self._ready())
+
+
+class WalletContainer(ContainerService):
+    def __init__(self, stack: DockerStack, index: int, defects: list[str]) -> None:
+        self.stack, self.index, self._defects = stack, index, sorted(defects)
+        self.port = free_port()
+        super().__init__(
+            f"wallet{index}", self._create(), lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz")
+        )
+
+    @property
+    def defects(self) -> list[str]:
+        return self._defects
+
+    def _create(self) -> Any:
+        s = self.stack
+        argv = ["--host", "127.0.0.1", "--port", str(self.port), "--database-url", s.db_url]
+        if self._defects:
+            argv += ["--defects", ",".join(self._defects)]
+        for key, value in sorted({"kdf_log2_n": 10, **s.scenario.wallet.settings}.items()):
+            argv += ["--set", f"{key}={value}"]
+        return s.run_container("wallet", f"wallet{self.index}", argv, {"WALLET_ADMIN_TOKEN": s.admin_token})
+
+    def wait_ready(self, timeout_s: float) -> None:
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{self.port}/readyz"), timeout_s, f"{self.name} container"
+        )
+
+    def redeploy(self, defects: list[str]) -> None:
+        """Replace the container with one running the version that carries ``defects``."""
+        self.stack.save_logs(self.container)
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True)
+        self._defects = sorted(defects)
+        self.container = self._create()
+        wait_until(lambda: self._ready() or self._exited(), 30, f"wallet{self.index} to start")
+        if self._exited():
+            raise InfraError(f"wallet{self.index} exited during start-up (version with {defects})")
+
+    def _exited(self) -> bool:
+        self.container.reload()
+        return bool(self.container.status in ("exited", "dead"))
+
+
+class DockerStack:
+    """The same handle as LocalStack; ``close()`` removes every container of this run."""
+
+    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str) -> None:
+        self.scenario, self.run_dir, self.admin_token = scenario, run_dir, admin_token
+        self.run_id = f"{scenario.name}-{run_dir.name}".lower().replace(".", "-")
+        self.logs = run_dir / "logs"
+        self.client: Any = None
+        self.containers: list[Any] = []
+        self.ingress_urls: list[str] = []
+        self._replicas: list[WalletContainer] = []
+        self._postgres: ContainerService | None = None
+        self._toxiproxy: ToxiproxyClient | None = None
+        self.db_url = ""
+
+    @property
+    def toxiproxy(self) -> ToxiproxyClient:
+        assert self._toxiproxy is not None
+        return self._toxiproxy
+
+    def run_container(
+        self, image: str, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> Any:
+        container = self.client.containers.run(
+            IMAGES[image],
+            command,
+            name=f"wc-{self.run_id}-{name}",
+            detach=True,
+            network_mode="host",
+            init=True,
+            environment=env or {},
+            labels={LABEL: self.run_id, "walletchaos.pid": str(os.getpid()), "walletchaos.role": name},
+        )
+        self.containers.append(container)
+        return container
+
+    def start(self) -> None:
+        self.client = engine()
+        remove_stale(self.client)
+        missing = [i for i in IMAGES.values() if not self.client.images.list(name=i)]
+        if missing:
+            raise InfraError(
+                f"images missing: {', '.join(missing)}; run `walletchaos images build [--offline-base]`"
+            )
+        pg_port, tp_port, db_port = free_port(), free_port(), free_port()
+        pg = self.run_container("postgres", "postgres", [], {"PGPORT": str(pg_port)})
+        self._postgres = ContainerService("postgres", pg, lambda: port_open(pg_port))
+        wait_until(lambda: port_open(pg_port), 60, "the PostgreSQL container")
+        self.run_container("toxiproxy", "toxiproxy", ["-host", "127.0.0.1", "-port", str(tp_port)])
+        self._toxiproxy = ToxiproxyClient(f"http://127.0.0.1:{tp_port}")
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{tp_port}/version"), 30, "the Toxiproxy container")
+        self.toxiproxy.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{pg_port}")
+        self.db_url = f"postgresql://wallet:wallet@127.0.0.1:{db_port}/wallet"
+        for i in range(self.scenario.wallet.replicas):
+            replica = WalletContainer(self, i, list(self.scenario.wallet.defects))
+            replica.wait_ready(60)
+            self._replicas.append(replica)
+            ingress = free_port()
+            self.toxiproxy.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{replica.port}")
+            self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
+
+    @property
+    def admin_url(self) -> str:
+        for r in self._replicas:
+            if r.is_up():
+                return f"http://127.0.0.1:{r.port}"
+        raise InfraError("no wallet container is running for the audit")
+
+    def proxies(self, link: str) -> list[str]:
+        base, index = split_target(link)
+        if base == "db":
+            return ["db"]
+        names = [f"ingress{i}" for i in range(len(self._replicas))]
+        return names if index is None else [names[index]]
+
+    def services(self, target: str) -> list[Service]:
+        base, index = split_target(target)
+        if base == "postgres":
+            assert self._postgres is not None
+            return [self._postgres]
+        return list(self._replicas) if index is None else [self._replicas[index]]
+
+    def replicas(self) -> list[Replica]:
+        return list(self._replicas)
+
+    def versions(self) -> dict[str, str]:
+        engine_version = self.client.version().get("Version", "?") if self.client else "?"
+        return {"runtime": "docker", "engine": engine_version, "toxiproxy": toxiproxy_version(self.toxiproxy)}
+
+    def save_logs(self, container: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.logs.mkdir(parents=True, exist_ok=True)
+            role = container.labels.get("walletchaos.role", container.name)
+            with open(self.logs / f"{role}.log", "ab") as f:
+                f.write(container.logs())
+
+    def close(self) -> None:
+        if self._toxiproxy is not None:
+            self._toxiproxy.close()
+        if self.client is None:
+            return
+        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run_id}"}):
+            with contextlib.suppress(Exception):
+                container.unpause()
+            self.save_logs(container)
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
