@@ -122,7 +122,7 @@ def wallet_factory(pg: PostgresCluster, tmp_path: Path) -> Iterator[Callable[...
             settings,
         )
         started.append(proc)
-        proc.start()
+        proc.start(ready=True)
         wallets.append(Wallet(proc))
         return wallets[-1]
 

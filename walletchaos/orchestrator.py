@@ -303,6 +303,7 @@ class Run:
         merged = history.merge(self.records, nemesis.records, client)
         history.write(self.run_dir / "history.jsonl", merged)
         client_path.unlink(missing_ok=True)
+        (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords
         store.write_json(self.run_dir / "audit.json", audit)
         verdict = None
         exit_code = EXIT_UNKNOWN

@@ -12,7 +12,7 @@ from ..scenario import Scenario
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
-from .timing import outside_stats, recovery_checks, slo_checks
+from .timing import OutsideStats, outside_stats, recovery_checks, slo_checks
 
 __all__ = ["Result", "Verdict", "check"]
 
@@ -33,12 +33,15 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
-    results += _guarded("slo", "slo", slo_checks, facts)
-    outside = outside_stats(facts)
+    try:
+        outside: OutsideStats | None = outside_stats(facts)
+    except Exception:  # the SLO checks below then report it as unknown
+        outside = None
+    results += _guarded("slo", "slo", slo_checks, facts, outside)
     stats = {
         **facts.summary(),
-        "p99_s_outside_faults": outside.p99_s,
-        "error_rate_outside_faults": round(outside.error_rate, 6),
+        "p99_s_outside_faults": outside.p99_s if outside else None,
+        "error_rate_outside_faults": round(outside.error_rate, 6) if outside else None,
     }
     return Verdict(worst(r.valid for r in results), results, stats)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..history import CLIENT_FS, TRANSFER_FS, Call, pair
@@ -68,6 +69,18 @@ class Facts:
     # -- derived views ---------------------------------------------------------------------------------------
     def transfers(self) -> list[Call]:
         return [c for c in self.calls if c.f in TRANSFER_FS]
+
+    @cached_property
+    def by_key(self) -> dict[str, list[Call]]:
+        return self.transfers_by_key()
+
+    @cached_property
+    def ledger_keys(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
+        return self.ledger_by_key()
+
+    @cached_property
+    def replay(self) -> dict[int, int]:
+        return self.replayed_balances()
 
     def transfers_by_key(self) -> dict[str, list[Call]]:
         out: dict[str, list[Call]] = defaultdict(list)

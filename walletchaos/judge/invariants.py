@@ -48,9 +48,9 @@ def conservation(f: Facts) -> Result:
 def durability(f: Facts) -> Result:
     """For every key with an ok transfer: the ledger holds a transfer with that key whose postings are
     -amount on ``from`` and +amount on ``to`` (both legs). info ops are not acknowledged: not required."""
-    ledger = f.ledger_by_key()
+    ledger = f.ledger_keys
     offenders = []
-    for key, calls in f.transfers_by_key().items():
+    for key, calls in f.by_key.items():
         ok = next((c for c in calls if c.type == "ok"), None)
         if ok is None:
             continue
@@ -75,9 +75,9 @@ def durability(f: Facts) -> Result:
 
 def exactly_once(f: Facts) -> Result:
     """For every idempotency key: |distinct transfer ids in the ledger| <= 1, however often it was sent."""
-    calls = f.transfers_by_key()
+    calls = f.by_key
     offenders = []
-    for key, transfers in f.ledger_by_key().items():
+    for key, transfers in f.ledger_keys.items():
         if len(transfers) > 1 and key in calls:
             offenders.append(_op(calls[key][0], applied=len(transfers), sent=len(calls[key])))
     return Result.from_offenders(
@@ -94,10 +94,10 @@ def exactly_once(f: Facts) -> Result:
 def failed_not_applied(f: Facts) -> Result:
     """For every key whose calls ALL failed definitely (no ok, no info): the key is absent from the ledger.
     Keys with any info call are excluded: their outcome is unknown by definition."""
-    ledger = f.ledger_by_key()
+    ledger = f.ledger_keys
     offenders = [
         _op(calls[0], attempts=len(calls))
-        for key, calls in f.transfers_by_key().items()
+        for key, calls in f.by_key.items()
         if all(c.type == "fail" for c in calls) and key in ledger
     ]
     return Result.from_offenders(
@@ -113,10 +113,10 @@ def failed_not_applied(f: Facts) -> Result:
 
 def no_phantoms(f: Facts) -> Result:
     """Every ledger key was sent by some client call: keys(ledger) is a subset of keys(history)."""
-    sent = set(f.transfers_by_key())
+    sent = set(f.by_key)
     offenders = [
         {"index": None, "seq": posts[0]["seq"], "key": key, "account": posts[0]["account"]}
-        for key, transfers in f.ledger_by_key().items()
+        for key, transfers in f.ledger_keys.items()
         if key not in sent
         for posts in transfers.values()
     ]
@@ -135,7 +135,7 @@ def balances_match_ledger(f: Facts) -> Result:
     """For every account a: snapshot[a] == initial[a] + sum(delta of postings on a)."""
     if f.snapshot is None:
         return _unknown("balances_match_ledger", "no audit snapshot")
-    replay = f.replayed_balances()
+    replay = f.replay
     offenders = [
         {"index": None, "account": a, "stored": b, "replayed": replay.get(a, 0), "diff": b - replay.get(a, 0)}
         for a, b in sorted(f.snapshot.items())
@@ -174,7 +174,7 @@ def no_negative_balances(f: Facts) -> Result:
 def authorization(f: Facts) -> Result:
     """No account is debited except by its owner: no ``unauthorized`` call is ok, and every ledger debit of
     account a belongs to a key sent by a session of a (``value.as == a``)."""
-    by_key = {k: cs[0] for k, cs in f.transfers_by_key().items()}
+    by_key = {k: cs[0] for k, cs in f.by_key.items()}
     offenders = [_op(c) for c in f.calls if c.f == "unauthorized" and c.type == "ok"]
     for post in f.ledger:
         call = by_key.get(post["idempotency_key"])
@@ -260,11 +260,9 @@ def read_your_writes(f: Facts) -> Result:
     balance at or after that debit in the account's ledger order: read in {B_j : j >= k}, where B_j is the
     replayed balance after the j-th posting and k the position of the debit. Accounts whose stored balance
     does not match the ledger are left to balances_match_ledger."""
-    replay = f.replayed_balances()
-    postings: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for post in sorted(f.ledger, key=lambda p: int(p["seq"])):
-        postings[int(post["account"])].append(post)
-    consistent = {a for a in postings if not f.snapshot or f.snapshot.get(a) == replay.get(a)}
+    replay = f.replay
+    history = _balance_history(f)
+    consistent = {a for a in history if not f.snapshot or f.snapshot.get(a) == replay.get(a)}
     offenders = []
     latest_debit: dict[tuple[Any, int], Call] = {}
     for c in sorted(f.calls, key=lambda c: c.start):
@@ -274,9 +272,11 @@ def read_your_writes(f: Facts) -> Result:
         if c.f == "balance" and c.type == "ok" and int(c.value["account"]) in consistent:
             account = int(c.value["account"])
             debit = latest_debit.get((proc, account))
-            if debit is None or debit.end is None or debit.end >= c.start:
+            if debit is None or debit.end is None or debit.end >= c.start or debit.key is None:
                 continue
-            if not _after(postings[account], f.initial.get(account, 0), debit.key, int(c.value["balance"])):
+            key_at, last_seen = history[account]
+            at = key_at.get(debit.key)
+            if at is not None and last_seen.get(int(c.value["balance"]), -1) < at:
                 offenders.append(_op(c, balance=c.value["balance"], after_key=debit.key))
     return Result.from_offenders(
         "read_your_writes",
@@ -289,14 +289,21 @@ def read_your_writes(f: Facts) -> Result:
     )
 
 
-def _after(posts: list[dict[str, Any]], initial: int, key: str | None, read: int) -> bool:
-    balance, seen = initial, False
-    for post in posts:
-        balance += int(post["delta"])
-        seen = seen or post["idempotency_key"] == key
-        if seen and balance == read:
-            return True
-    return not seen  # the debit is not in the ledger: durability reports that, not this check
+def _balance_history(f: Facts) -> dict[int, tuple[dict[str, int], dict[int, int]]]:
+    """Per account, in ledger order: the position of each key's first posting, and for each balance value
+    the last position after which the account held it (B_j for the j-th posting)."""
+    out: dict[int, tuple[dict[str, int], dict[int, int]]] = {}
+    balance = dict(f.initial)
+    positions: dict[int, int] = defaultdict(int)
+    for post in sorted(f.ledger, key=lambda p: int(p["seq"])):
+        account = int(post["account"])
+        key_at, last_seen = out.setdefault(account, ({}, {}))
+        balance[account] = balance.get(account, 0) + int(post["delta"])
+        position = positions[account]
+        positions[account] += 1
+        key_at.setdefault(post["idempotency_key"], position)
+        last_seen[balance[account]] = position
+    return out
 
 
 INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {

@@ -119,11 +119,11 @@ def outside_stats(f: Facts) -> OutsideStats:
     return OutsideStats(len(calls), sum(1 for c in calls if unavailable(c)), p99)
 
 
-def slo_checks(f: Facts) -> list[Result]:
+def slo_checks(f: Facts, stats: OutsideStats | None = None) -> list[Result]:
     """Outside [apply, heal + recovery.max] of every fault: p99 of coordinated-omission-corrected latency
     (completion - intended start) of ok ops <= slo.latency_p99, and unavailable/total <= slo.error_rate."""
     slo = f.scenario.slo
-    stats = outside_stats(f)
+    stats = stats or outside_stats(f)
     results = []
     p99 = stats.p99_s
     if slo.latency_p99 is not None:

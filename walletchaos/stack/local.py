@@ -18,62 +18,6 @@ from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
 from .wallet import WalletProcess
 
 
-class PostgresService:
-    def __init__(self, cluster: PostgresCluster) -> None:
-        self.name, self.cluster = "postgres", cluster
-
-    def kill(self) -> None:
-        self.cluster.kill()
-
-    def stop(self) -> None:
-        self.cluster.stop()
-
-    def start(self) -> None:
-        self.cluster.start()
-
-    def pause(self) -> None:
-        self.cluster.pause()
-
-    def resume(self) -> None:
-        self.cluster.resume()
-
-    def is_up(self) -> bool:
-        return self.cluster.proc.running and self.cluster.is_listening()
-
-
-class WalletReplica:
-    def __init__(self, proc: WalletProcess) -> None:
-        self.proc, self.name = proc, proc.name
-
-    @property
-    def defects(self) -> list[str]:
-        return self.proc.defects
-
-    def kill(self) -> None:
-        self.proc.kill()
-
-    def stop(self) -> None:
-        self.proc.stop()
-
-    def start(self) -> None:
-        self.proc.start(ready=False)
-
-    def pause(self) -> None:
-        if self.proc.proc:
-            self.proc.proc.pause()
-
-    def resume(self) -> None:
-        if self.proc.proc:
-            self.proc.proc.resume()
-
-    def is_up(self) -> bool:
-        return self.proc.running
-
-    def redeploy(self, defects: list[str]) -> None:
-        self.proc.stop()
-        self.proc.start(defects=defects, ready=False)
-
-
 class LocalStack:
     """Start with ``start()``; ``close()`` stops everything it started (idempotent, never raises)."""
 
@@ -83,7 +27,6 @@ class LocalStack:
         self.pg: PostgresCluster | None = None
         self.server: ToxiproxyServer | None = None
         self.wallets: list[WalletProcess] = []
-        self._replicas: list[WalletReplica] = []
         self.ingress_urls: list[str] = []
 
     @property
@@ -109,9 +52,8 @@ class LocalStack:
                 cfg.defects,
                 {"kdf_log2_n": 10, **cfg.settings},
             )
-            wallet.start(wait_s=30)
+            wallet.start(wait_s=30, ready=True)
             self.wallets.append(wallet)
-            self._replicas.append(WalletReplica(wallet))
             ingress = free_port()
             api.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{wallet.port}")
             self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
@@ -135,11 +77,11 @@ class LocalStack:
         base, index = split_target(target)
         if base == "postgres":
             assert self.pg is not None
-            return [PostgresService(self.pg)]
-        return list(self._replicas) if index is None else [self._replicas[self._index(index)]]
+            return [self.pg]
+        return list(self.wallets) if index is None else [self.wallets[self._index(index)]]
 
     def replicas(self) -> list[Replica]:
-        return list(self._replicas)
+        return list(self.wallets)
 
     def _index(self, i: int) -> int:
         if i >= len(self.wallets):

@@ -46,6 +46,7 @@ class PostgresCluster:
 
     base: Path
     port: int
+    name: str = "postgres"
     user: str = "wallet"
     password: str = "wallet"
     database: str = "wallet"
@@ -161,8 +162,8 @@ class PostgresCluster:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def is_listening(self) -> bool:
-        return port_open(self.port)
+    def is_up(self) -> bool:
+        return self.proc.running and port_open(self.port)
 
     def _run(self, argv: list[str]) -> None:
         done = subprocess.run(

@@ -51,8 +51,9 @@ class WalletProcess:
             argv += ["--set", f"{key}={value}"]
         return argv
 
-    def start(self, defects: Iterable[str] | None = None, wait_s: float = 20.0, ready: bool = True) -> None:
-        """(Re)start, optionally as another version; waits for /healthz (and /readyz when ``ready``)."""
+    def start(self, defects: Iterable[str] | None = None, wait_s: float = 20.0, ready: bool = False) -> None:
+        """(Re)start, optionally as another version; waits for /healthz, and for /readyz when ``ready``
+        (a heal must not depend on the database being up)."""
         if defects is not None:
             self.defects = sorted(defects)
         self.proc = ManagedProcess(
@@ -76,6 +77,22 @@ class WalletProcess:
         if self.proc is not None:
             self.proc.kill()
 
+    def pause(self) -> None:
+        if self.proc is not None:
+            self.proc.pause()
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.resume()
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.running
+
+    def is_up(self) -> bool:
+        return self.running
+
+    def redeploy(self, defects: list[str]) -> None:
+        """Restart as the version carrying ``defects`` (liveness only: the database may be down)."""
+        self.stop()
+        self.start(defects=defects, ready=False)
