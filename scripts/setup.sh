@@ -43,7 +43,8 @@ if [ ! -f "$stamp" ]; then
   log "creating .venv and installing walletchaos (editable, pinned dependencies)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  # build-backend chatter goes to a log; shown only when the install fails
+  .venv/bin/pip install -q -e '.[dev]' >.venv/install.log 2>&1 || { cat .venv/install.log; exit 1; }
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -47,8 +47,10 @@ def render(state: LiveState) -> RenderableType:
         faults = ", ".join(state.active.values()) or "none"
         events = list(state.events)
     table.add_row("active faults", Text(faults, style="yellow" if state.active else "dim"))
-    bar = ProgressBar(total=max(state.total_s, 1), completed=min(t, state.total_s), width=50)
-    return Group(table, bar, *(Text(e, style="dim") for e in events))
+    table.add_row(
+        "progress", ProgressBar(total=max(state.total_s, 1), completed=min(t, state.total_s), width=50)
+    )
+    return Group(table, *(Text(e, style="dim") for e in events))
 
 
 def _ms(value: float | None) -> str:

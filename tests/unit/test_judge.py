@@ -288,3 +288,23 @@ def test_one_injected_anomaly_is_caught(plan: list[tuple[int, int, int, str]], a
         snap[1], snap[2] = snap[1] - 1, snap[2] + 1
     v = verdict(book, book.audit(snap))
     assert result(v, expected).valid is False and v.valid is False and v.exit_code == 1
+
+
+def test_ops_in_flight_when_a_fault_begins_belong_to_the_fault() -> None:
+    book = Book({1: 10_000, 2: 0})
+    for i in range(50):
+        book.transfer(f"ok{i}", 1, 2, 1, duration_ms=1)
+    start = book.clock
+    book.transfer("hit", 1, 2, 1, kind="fail", status=503, duration_ms=300)  # invoked before, failed during
+    book.fault(
+        "network.latency",
+        "db",
+        (start + 150 * 1_000_000) // 1_000_000,
+        (start + 400 * 1_000_000) // 1_000_000,
+    )
+    slo = {"error_rate": 0.0, "recovery": {"max": "1s"}}
+    assert result(verdict(book, slo=slo), "slo: error rate").valid is True
+    book.transfer("inside", 1, 2, 1, kind="fail", status=503, duration_ms=1)  # within heal + recovery.max
+    book.clock += 2_000 * 1_000_000
+    book.transfer("after", 1, 2, 1, kind="fail", status=503, duration_ms=1)  # past the grace: counts
+    assert result(verdict(book, slo=slo), "slo: error rate").valid is False

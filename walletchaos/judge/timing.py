@@ -89,7 +89,10 @@ def recovery_checks(f: Facts) -> list[Result]:
 
 
 def _outside(c: Call, windows: list[tuple[int, int]]) -> bool:
-    return not any(a <= c.start <= b for a, b in windows)
+    """True when the op's whole execution [invoke, completion] overlaps no window: an op in flight when a
+    fault began was hit by it."""
+    end = c.end if c.end is not None else c.start
+    return not any(c.start <= b and end >= a for a, b in windows)
 
 
 @dataclass(frozen=True)
