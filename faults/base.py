@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from walletchaos.stack.base import StackHandle
+from walletchaos.stack.base import StackHandle, split_target
 
 Problems = list[tuple[str, str]]  # (field, message)
-_INDEXED = re.compile(r"^(?P<base>[a-z]+)(?:\[(?P<i>\d+)\])?$")
-
-
-def split_target(target: str) -> tuple[str, int | None]:
-    """``wallet[1]`` -> ("wallet", 1); ``db`` -> ("db", None); ValueError for anything else."""
-    m = _INDEXED.match(target)
-    if not m:
-        raise ValueError(f"bad target {target!r}")
-    return m.group("base"), (int(m.group("i")) if m.group("i") is not None else None)
 
 
 class Fault(ABC):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import httpx
+
 from reference_wallet.defects import CATALOG
 from walletchaos.errors import InfraError
 
@@ -52,7 +54,12 @@ class DeployFault(Fault):
             except InfraError as exc:
                 failed.append({"replica": replica.name, "error": str(exc)[:200]})
                 break  # a rolling deploy halts at the first replica that does not become ready
-        return {"rolled_out": rolled, "failed": failed, "defects": sorted(self.params["defects"])}
+        return {
+            "rolled_out": rolled,
+            "failed": failed,
+            "defects": sorted(self.params["defects"]),
+            "running": self._read_back(rolled, sorted(self.params["defects"])),
+        }
 
     def heal(self) -> dict[str, Any]:
         restored = []
@@ -60,7 +67,22 @@ class DeployFault(Fault):
             if replica.name in self.previous:
                 replica.redeploy(self.previous[replica.name])
                 restored.append(replica.name)
-        return {"rolled_back": restored}
+        running = {name: self._read_back([name], self.previous[name])[name] for name in restored}
+        return {"rolled_back": restored, "running": running}
+
+    def _read_back(self, names: list[str], expected: list[str]) -> dict[str, list[str]]:
+        """Ask each replica which defects it runs (GET /version); a mismatch is an error, not a guess."""
+        found = {}
+        for replica in self.stack.replicas():
+            if replica.name not in names:
+                continue
+            try:
+                found[replica.name] = sorted(httpx.get(replica.url + "/version", timeout=2).json()["defects"])
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                raise InfraError(f"{replica.name}: cannot read /version after deploy: {exc}") from exc
+            if found[replica.name] != sorted(expected):
+                raise InfraError(f"{replica.name} runs {found[replica.name]}, expected {sorted(expected)}")
+        return found
 
     def should_heal_early(self, error_rate: float) -> str | None:
         limit = self.params.get("rollback_on_error_rate")

@@ -108,15 +108,28 @@ def test_validate_reports_a_broken_file_with_location(tmp_path: Path) -> None:
     assert f"{broken}:4:" in done.stderr and "load.shape[0].for" in done.stderr
 
 
-def test_ctrl_c_heals_and_stops_everything(tmp_path: Path) -> None:
+def _labelled_containers() -> list[str]:
+    from walletchaos.errors import InfraError
+    from walletchaos.stack.containers import LABEL, engine
+
+    try:
+        client = engine()
+    except InfraError as exc:
+        pytest.skip(f"DOCKER ENGINE UNAVAILABLE, docker runtime NOT TESTED: {exc}")
+    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})]
+
+
+@pytest.mark.parametrize("runtime", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_ctrl_c_heals_and_stops_everything(tmp_path: Path, runtime: str) -> None:
     before = leftovers()
+    containers_before = _labelled_containers() if runtime == "docker" else []
     proc = subprocess.Popen(
-        [*CLI, "run", "scenarios/db_outage.yaml", "--out", str(tmp_path)],
+        [*CLI, "run", "scenarios/db_outage.yaml", "--runtime", runtime, "--out", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     history_started = False
     while time.monotonic() < deadline and not history_started:  # interrupt during the outage itself
         time.sleep(0.5)
@@ -130,3 +143,5 @@ def test_ctrl_c_heals_and_stops_everything(tmp_path: Path) -> None:
     heals = [json.loads(line) for line in history.splitlines() if '"heal"' in line and '"type":"ok"' in line]
     assert heals and heals[-1]["value"]["reason"] == "final"
     assert leftovers() <= before
+    if runtime == "docker":
+        assert _labelled_containers() == containers_before == []

@@ -3,9 +3,21 @@ runs unchanged on local processes or containers."""
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
+from ..errors import InfraError
 from .toxiproxy import ToxiproxyClient
+
+_INDEXED = re.compile(r"^(?P<base>[a-z]+)(?:\[(?P<i>\d+)\])?$")
+
+
+def split_target(target: str) -> tuple[str, int | None]:
+    """``wallet[1]`` -> ("wallet", 1); ``db`` -> ("db", None); ValueError for anything else."""
+    m = _INDEXED.match(target)
+    if not m:
+        raise ValueError(f"bad target {target!r}")
+    return m.group("base"), (int(m.group("i")) if m.group("i") is not None else None)
 
 
 class Service(Protocol):
@@ -24,6 +36,10 @@ class Service(Protocol):
 class Replica(Service, Protocol):
     @property
     def defects(self) -> list[str]: ...
+
+    @property
+    def url(self) -> str:
+        """The replica's own address, bypassing its ingress proxy."""
 
     def redeploy(self, defects: list[str]) -> None:
         """Restart as the version carrying ``defects``; raises InfraError when it does not become ready."""
@@ -53,3 +69,42 @@ class Stack(StackHandle, Protocol):
     def start(self) -> None: ...
     def versions(self) -> dict[str, str]: ...
     def close(self) -> None: ...
+
+
+class Targets:
+    """Resolves scenario targets (``ingress[i]``, ``db``, ``postgres``, ``wallet[i]``) identically on every
+    runtime; a runtime provides ``replicas()`` and ``postgres()``."""
+
+    def replicas(self) -> list[Replica]:
+        raise NotImplementedError
+
+    def postgres(self) -> Service:
+        raise NotImplementedError
+
+    def proxies(self, link: str) -> list[str]:
+        base, index = split_target(link)
+        if base == "db":
+            return ["db"]
+        names = [f"ingress{i}" for i in range(len(self.replicas()))]
+        return names if index is None else [names[self._checked(index, len(names))]]
+
+    def services(self, target: str) -> list[Service]:
+        base, index = split_target(target)
+        if base == "postgres":
+            return [self.postgres()]
+        replicas = self.replicas()
+        return list(replicas) if index is None else [replicas[self._checked(index, len(replicas))]]
+
+    @property
+    def admin_url(self) -> str:
+        """A live replica's direct address (no toxics) for set-up and the final audit."""
+        for replica in self.replicas():
+            if replica.is_up():
+                return replica.url
+        raise InfraError("no wallet replica is running for the audit")
+
+    @staticmethod
+    def _checked(index: int, count: int) -> int:
+        if index >= count:
+            raise InfraError(f"target index {index} but only {count} replica(s)")
+        return index

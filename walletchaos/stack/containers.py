@@ -13,11 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from faults.base import split_target
-
 from ..errors import InfraError
 from ..scenario import Scenario
-from .base import Replica, Service
+from .base import Replica, Service, Targets
 from .proc import free_port, http_ok, port_open, wait_until
 from .toxiproxy import ToxiproxyClient, toxiproxy_version
 
@@ -106,6 +104,10 @@ class WalletContainer(ContainerService):
     def defects(self) -> list[str]:
         return self._defects
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def _create(self) -> Any:
         s = self.stack
         argv = ["--host", "127.0.0.1", "--port", str(self.port), "--database-url", s.db_url]
@@ -136,7 +138,7 @@ class WalletContainer(ContainerService):
         return bool(self.container.status in ("exited", "dead"))
 
 
-class DockerStack:
+class DockerStack(Targets):
     """The same handle as LocalStack; ``close()`` removes every container of this run."""
 
     def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str) -> None:
@@ -197,29 +199,12 @@ class DockerStack:
             self.toxiproxy.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{replica.port}")
             self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
 
-    @property
-    def admin_url(self) -> str:
-        for r in self._replicas:
-            if r.is_up():
-                return f"http://127.0.0.1:{r.port}"
-        raise InfraError("no wallet container is running for the audit")
-
-    def proxies(self, link: str) -> list[str]:
-        base, index = split_target(link)
-        if base == "db":
-            return ["db"]
-        names = [f"ingress{i}" for i in range(len(self._replicas))]
-        return names if index is None else [names[index]]
-
-    def services(self, target: str) -> list[Service]:
-        base, index = split_target(target)
-        if base == "postgres":
-            assert self._postgres is not None
-            return [self._postgres]
-        return list(self._replicas) if index is None else [self._replicas[index]]
-
     def replicas(self) -> list[Replica]:
         return list(self._replicas)
+
+    def postgres(self) -> Service:
+        assert self._postgres is not None
+        return self._postgres
 
     def versions(self) -> dict[str, str]:
         engine_version = self.client.version().get("Version", "?") if self.client else "?"

@@ -7,18 +7,15 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from faults.base import split_target
-
-from ..errors import InfraError
 from ..scenario import Scenario
-from .base import Replica, Service
+from .base import Replica, Service, Targets
 from .postgres import PostgresCluster
 from .proc import free_port
 from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
 from .wallet import WalletProcess
 
 
-class LocalStack:
+class LocalStack(Targets):
     """Start with ``start()``; ``close()`` stops everything it started (idempotent, never raises)."""
 
     def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str) -> None:
@@ -58,35 +55,12 @@ class LocalStack:
             api.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{wallet.port}")
             self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
 
-    @property
-    def admin_url(self) -> str:
-        """A replica's direct address (no toxics) for set-up and the final audit."""
-        for w in self.wallets:
-            if w.running:
-                return w.url
-        raise InfraError("no wallet replica is running for the audit")
-
-    def proxies(self, link: str) -> list[str]:
-        base, index = split_target(link)
-        if base == "db":
-            return ["db"]
-        names = [f"ingress{i}" for i in range(len(self.wallets))]
-        return names if index is None else [names[self._index(index)]]
-
-    def services(self, target: str) -> list[Service]:
-        base, index = split_target(target)
-        if base == "postgres":
-            assert self.pg is not None
-            return [self.pg]
-        return list(self.wallets) if index is None else [self.wallets[self._index(index)]]
-
     def replicas(self) -> list[Replica]:
         return list(self.wallets)
 
-    def _index(self, i: int) -> int:
-        if i >= len(self.wallets):
-            raise InfraError(f"target index {i} but only {len(self.wallets)} replica(s)")
-        return i
+    def postgres(self) -> Service:
+        assert self.pg is not None
+        return self.pg
 
     def versions(self) -> dict[str, str]:
         out = {"runtime": "local", "toxiproxy": toxiproxy_version(self.toxiproxy) if self.server else "?"}
