@@ -308,3 +308,12 @@ def test_ops_in_flight_when_a_fault_begins_belong_to_the_fault() -> None:
     book.clock += 2_000 * 1_000_000
     book.transfer("after", 1, 2, 1, kind="fail", status=503, duration_ms=1)  # past the grace: counts
     assert result(verdict(book, slo=slo), "slo: error rate").valid is False
+
+
+def test_a_by_key_answer_that_contradicts_the_ledger_is_a_violation() -> None:
+    book = clean_book()  # k4 was unknown and applied
+    honest = verdict(book, book.audit(resolutions={"k4": {"id": 4}}))
+    assert result(honest, "evidence_resolved").valid is True and honest.stats["unknown_applied"] == 1
+    lying = verdict(book, book.audit(resolutions={"k4": None}))
+    r = result(lying, "evidence_resolved")
+    assert r.valid is False and r.first and r.first["key"] == "k4" and r.first["ledger"] == "present"

@@ -40,6 +40,8 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     results += _guarded("slo", "slo", slo_checks, facts, outside)
     stats = {
         **facts.summary(),
+        "unknown_applied": sum(1 for t in facts.resolved.values() if t is not None),
+        "unknown_not_applied": sum(1 for t in facts.resolved.values() if t is None),
         "p99_s_outside_faults": outside.p99_s if outside else None,
         "error_rate_outside_faults": round(outside.error_rate, 6) if outside else None,
     }
@@ -47,7 +49,29 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
 
 
 def _evidence(f: Facts) -> Result:
-    """Every unknown (info) transfer key was resolved by the by-key reconciliation after the run."""
+    """Every unknown (info) transfer key was resolved by the by-key reconciliation after the run, and each
+    answer agrees with the ledger: GET /v1/transfers/by-key/k is 200 iff k is in the ledger."""
+    ledger = f.ledger_keys
+    contradictions = [
+        {
+            "index": f.by_key[k][0].index if k in f.by_key else None,
+            "key": k,
+            "by_key": "applied" if t else "404",
+            "ledger": "present" if k in ledger else "absent",
+        }
+        for k, t in sorted(f.resolved.items())
+        if (t is not None) != (k in ledger)
+    ]
+    if contradictions:
+        return Result.from_offenders(
+            "evidence_resolved",
+            "evidence",
+            contradictions,
+            "",
+            "{n} by-key answer(s) contradict the ledger",
+            None,
+            _evidence.__doc__ or "",
+        )
     unresolved = sorted(f.unresolved_keys)
     if not unresolved:
         return Result("evidence_resolved", "evidence", True, f"{len(f.resolved)} unknown outcome(s) resolved")
