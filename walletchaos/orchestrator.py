@@ -76,6 +76,7 @@ class Run:
         self.state = LiveState(self.plan.duration, scenario.name)
         self.load_proc: subprocess.Popen[str] | None = None
         self.interrupted = False
+        self._bad_since: float | None = None  # when the abort_if error rate was first reached
         self.rerun = " ".join(
             [
                 "walletchaos",
@@ -224,8 +225,6 @@ class Run:
                 else:
                     self.state.stats = data
 
-    _bad_since: float | None = None
-
     def _should_abort(self) -> bool:
         rule = self.scenario.abort_if
         if rule is None:
@@ -245,7 +244,11 @@ class Run:
                 "f": "abort",
                 "type": "invoke",
                 "time": t,
-                "value": {"error_rate": rule.error_rate, "for": rule.for_},
+                "value": {
+                    "error_rate": rule.error_rate,
+                    "for": rule.for_,
+                    "observed": self.state.stats.get("error_rate"),
+                },
             },
             {"process": "harness", "op": 0, "f": "abort", "type": "ok", "time": t},
         ]

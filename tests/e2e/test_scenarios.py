@@ -145,3 +145,25 @@ def test_ctrl_c_heals_and_stops_everything(tmp_path: Path, runtime: str) -> None
     assert leftovers() <= before
     if runtime == "docker":
         assert _labelled_containers() == containers_before == []
+
+
+def test_abort_if_stops_the_load_early_and_is_named(tmp_path: Path) -> None:
+    scenario = tmp_path / "doomed.yaml"
+    scenario.write_text("""\
+name: doomed
+description: PostgreSQL stays down far longer than anyone should keep hammering it.
+wallet: {replicas: 1}
+accounts: {users: 20, merchants: 2, attack_targets: 0}
+load:
+  shape: [{phase: flat, for: 60s, users: 10, rate: 4}]
+faults:
+  - {at: 3s, for: 50s, fault: process.stop, target: postgres}
+abort_if: {error_rate: 0.5, for: 3s}
+""")
+    started = time.monotonic()
+    done = run_cli("run", str(scenario), out=tmp_path / "runs")
+    assert time.monotonic() - started < 45, "the load should have stopped soon after the abort condition held"
+    assert done.returncode == 1, done.stdout + done.stderr
+    verdict = verdict_of(tmp_path / "runs")
+    aborted = next(r for r in verdict["results"] if r["name"] == "abort_if")
+    assert aborted["valid"] == "invalid" and aborted["first"]["error_rate"] == 0.5

@@ -32,6 +32,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
         results += _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
+    results += _guarded("abort_if", "slo", _aborted, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
     try:
         outside: OutsideStats | None = outside_stats(facts)
@@ -83,6 +84,33 @@ def _evidence(f: Facts) -> Result:
         count=len(unresolved),
         details={"keys": unresolved[:20]},
     )
+
+
+def _aborted(f: Facts) -> list[Result]:
+    """abort_if is a bound: a run the harness had to stop early violated it."""
+    rule = f.scenario.abort_if
+    if rule is None:
+        return []
+    if f.abort is None:
+        return [
+            Result(
+                "abort_if",
+                "slo",
+                True,
+                f"the error rate never held >= {rule.error_rate:.0%} for {rule.for_:g}s",
+            )
+        ]
+    return [
+        Result(
+            "abort_if",
+            "slo",
+            False,
+            f"load stopped at {f.abort.start / 1e9:.1f}s: "
+            f"error rate >= {rule.error_rate:.0%} for {rule.for_:g}s",
+            1,
+            {"index": f.abort.index, **f.abort.value},
+        )
+    ]
 
 
 def _healed(f: Facts) -> Result:

@@ -45,6 +45,7 @@ class Facts:
     unresolved_keys: set[str]
     windows: list[FaultWindow]
     load_end: int
+    abort: Call | None = None
 
     @classmethod
     def build(cls, scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Facts:
@@ -64,6 +65,7 @@ class Facts:
             set(audit.get("unresolved", [])),
             _windows(calls),
             max((c.end or c.start for c in client), default=0),
+            next((c for c in calls if c.invoke.get("process") == "harness" and c.f == "abort"), None),
         )
 
     # -- derived views ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
 from ..history import Call
-from .facts import AVAILABILITY_FS, Facts, FaultWindow, unavailable
+from .facts import AVAILABILITY_FS, Facts, unavailable
 from .model import Result
 
 BUCKET_NS = 100_000_000
@@ -158,7 +158,3 @@ def slo_checks(f: Facts, stats: OutsideStats | None = None) -> list[Result]:
             )
         )
     return results
-
-
-def window_bounds(w: FaultWindow) -> tuple[float, float]:
-    return w.start / 1e9, w.end / 1e9
