@@ -18,7 +18,14 @@ def judged(run_dir: Path) -> tuple[StoredRun, judge.Verdict]:
 
 
 def write_all(run_dir: Path) -> judge.Verdict:
+    """Re-judge a stored run and write every report (``walletchaos report``)."""
     run, verdict = judged(run_dir)
+    render_all(run, verdict)
+    return verdict
+
+
+def render_all(run: StoredRun, verdict: judge.Verdict) -> None:
+    """Write every report of a run that was just judged (``walletchaos run``: no second judging)."""
     write_json(run.path / "verdict.json", verdict_json.render(run, verdict))
     (run.path / "junit.xml").write_text(junit.render(run, verdict))
     summary = markdown.render(run, verdict)
@@ -28,4 +35,3 @@ def write_all(run_dir: Path) -> judge.Verdict:
         with open(step_summary, "a") as f:
             f.write(summary + "\n")
     (run.path / "report.html").write_text(html.render(run, verdict))
-    return verdict

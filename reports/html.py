@@ -34,8 +34,9 @@ def _op_times(run: StoredRun) -> dict[int, float]:
     return {int(r["index"]): r["time"] / 1e9 for r in run.history if r["type"] == "invoke"}
 
 
-def timeline(run: StoredRun, verdict: judge.Verdict, faults: list[dict[str, Any]]) -> go.Figure:
-    s = series.build(run)
+def timeline(
+    run: StoredRun, verdict: judge.Verdict, faults: list[dict[str, Any]], s: series.Series
+) -> go.Figure:
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -119,8 +120,8 @@ def timeline(run: StoredRun, verdict: judge.Verdict, faults: list[dict[str, Any]
     return fig
 
 
-def error_classes(run: StoredRun) -> go.Figure:
-    errors = series.build(run).errors.most_common(15)
+def error_classes(s: series.Series) -> go.Figure:
+    errors = s.errors.most_common(15)
     fig = go.Figure(
         go.Bar(x=[n for _, n in errors], y=[k for k, _ in errors], orientation="h", marker_color="#e15759")
     )
@@ -143,11 +144,12 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
     env.filters["word"] = validity_word
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1, default=str)
     page = env.from_string(TEMPLATE.read_text())
+    points = series.build(run)
     figures = {
-        "timeline": timeline(run, verdict, data["faults"]).to_html(
+        "timeline": timeline(run, verdict, data["faults"], points).to_html(
             full_html=False, include_plotlyjs=False, div_id="timeline", config=CONFIG
         ),
-        "errors": error_classes(run).to_html(
+        "errors": error_classes(points).to_html(
             full_html=False, include_plotlyjs=False, div_id="errors", config=CONFIG
         ),
     }

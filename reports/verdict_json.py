@@ -14,14 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from walletchaos import judge
-from walletchaos.judge.facts import Facts
 from walletchaos.store import StoredRun
 
 SCHEMA = "walletchaos.verdict/v1"
 
 
-def faults(run: StoredRun, verdict: judge.Verdict) -> list[dict[str, Any]]:
-    windows = Facts.build(run.scenario, run.history, run.audit).windows
+def faults(verdict: judge.Verdict) -> list[dict[str, Any]]:
     recovery = {
         r.details.get("fault", "") + "@" + str(r.details.get("applied_s")): r.details.get("recovery_s")
         for r in verdict.results
@@ -39,7 +37,7 @@ def faults(run: StoredRun, verdict: judge.Verdict) -> list[dict[str, Any]]:
             "applied": w.applied,
             "healed": w.healed,
         }
-        for w in windows
+        for w in verdict.windows
     ]
 
 
@@ -56,6 +54,6 @@ def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:
         "rerun": run.meta.get("rerun"),
         "versions": run.meta.get("versions"),
         "stats": body["stats"],
-        "faults": faults(run, verdict),
+        "faults": faults(verdict),
         "results": body["results"],
     }

@@ -326,9 +326,9 @@ class Run:
         }
         store.write_json(self.run_dir / "run.json", meta)
         if verdict is not None:
-            from reports import write_all
+            from reports import render_all
 
-            write_all(self.run_dir)
+            render_all(store.StoredRun(self.run_dir, self.scenario, merged, audit, meta), verdict)
         return RunOutcome(self.run_dir, exit_code, verdict, self.rerun)
 
 

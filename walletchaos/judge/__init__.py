@@ -46,7 +46,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
         "p99_s_outside_faults": outside.p99_s if outside else None,
         "error_rate_outside_faults": round(outside.error_rate, 6) if outside else None,
     }
-    return Verdict(worst(r.valid for r in results), results, stats)
+    return Verdict(worst(r.valid for r in results), results, stats, facts.windows)
 
 
 def _evidence(f: Facts) -> Result:

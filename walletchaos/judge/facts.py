@@ -74,31 +74,23 @@ class Facts:
 
     @cached_property
     def by_key(self) -> dict[str, list[Call]]:
-        return self.transfers_by_key()
-
-    @cached_property
-    def ledger_keys(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
-        return self.ledger_by_key()
-
-    @cached_property
-    def replay(self) -> dict[int, int]:
-        return self.replayed_balances()
-
-    def transfers_by_key(self) -> dict[str, list[Call]]:
+        """idempotency key -> the transfer calls that sent it."""
         out: dict[str, list[Call]] = defaultdict(list)
         for c in self.transfers():
             if c.key:
                 out[c.key].append(c)
         return out
 
-    def ledger_by_key(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    @cached_property
+    def ledger_keys(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
         """key -> transfer_id -> postings."""
         out: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for post in self.ledger:
             out[post["idempotency_key"]][int(post["transfer_id"])].append(post)
         return out
 
-    def replayed_balances(self) -> dict[int, int]:
+    @cached_property
+    def replay(self) -> dict[int, int]:
         """initial balance + sum of ledger deltas, per account."""
         out = dict(self.initial)
         for post in self.ledger:

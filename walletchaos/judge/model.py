@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from .facts import FaultWindow
 
 Validity = bool | None
 
@@ -75,6 +76,7 @@ class Verdict:
     valid: Validity
     results: list[Result]
     stats: dict[str, Any]
+    windows: list[FaultWindow] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
