@@ -353,3 +353,22 @@ def test_lockout_is_not_predicted_when_a_success_overlapped_the_counted_failures
         book.login(1, 401)
     book.login(1, 201, legit=True)
     assert result(verdict(book), "lockout").valid is False
+
+
+def test_a_login_still_running_when_the_lock_may_have_expired_is_not_blamed() -> None:
+    """Seen in flash_sale: invoked 11 ms before the earliest possible lock end, answered 700 ms later (db
+    latency) with 401: the wallet checked after the lock expired. Only a call wholly inside the lock counts."""
+    book = clean_book()
+    for _ in range(5):
+        book.login(1, 401)
+    fifth_start = book.clock - 5 * 1_000_000
+    book.clock = fifth_start + 3_000 * 1_000_000 - 11 * 1_000_000
+    book.login(1, 401, duration_ms=700)
+    settings = {"lockout_duration_s": 3}
+    assert result(verdict(book, wallet={"settings": settings}), "lockout").valid is True
+    inside = clean_book()
+    for _ in range(5):
+        inside.login(1, 401)
+    inside.clock += 2_000 * 1_000_000
+    inside.login(1, 401, duration_ms=700)  # starts and ends inside the lock
+    assert result(verdict(inside, wallet={"settings": settings}), "lockout").valid is False

@@ -197,8 +197,8 @@ def authorization(f: Facts) -> Result:
 
 def lockout(f: Facts) -> Result:
     """Lock engages: once ``threshold`` failed logins (401) that were surely counted together have
-    completed, every login invoked after the last of them completed (t_N) and before start_N + duration
-    answers 423; a 201 or 401 there is a violation. Release: no 423 carries a retry_after longer than the
+    completed, every login invoked after the last of them completed (t_N) and answered before
+    start_N + duration (the earliest the lock may end) answers 423; a 201 or 401 there is a violation. Release: no 423 carries a retry_after longer than the
     configured duration (+1 s rounding). Failures are surely counted together when each was invoked after
     the last reset the client could see (a 201 or 423 completing resets the count), within ``window`` of
     t_N, and no 201/423 was in flight during their span (the wallet may have applied it in between). This
@@ -242,7 +242,7 @@ def _lockout_account(calls: list[Call], threshold: int, window: int, duration: i
             lock_at_invoke[i] = lock
             continue
         start_lock, end_lock = lock_at_invoke[i]
-        if start_lock < c.start < end_lock and c.status in (201, 401):
+        if start_lock < c.start and (c.end or 0) < end_lock and c.status in (201, 401):
             offenders.append(_op(c, expected=423, locked_for_s=round((end_lock - c.start) / 1e9, 2)))
         if c.status == 423 and float(c.value.get("retry_after") or 0) > duration / 1e9 + 1:
             offenders.append(
