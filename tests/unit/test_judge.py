@@ -357,7 +357,8 @@ def test_lockout_is_not_predicted_when_a_success_overlapped_the_counted_failures
 
 def test_a_login_still_running_when_the_lock_may_have_expired_is_not_blamed() -> None:
     """Seen in flash_sale: invoked 11 ms before the earliest possible lock end, answered 700 ms later (db
-    latency) with 401: the wallet checked after the lock expired. Only a call wholly inside the lock counts."""
+    latency) with 401: the wallet checked after the lock expired. Only a call wholly inside the lock
+    counts."""
     book = clean_book()
     for _ in range(5):
         book.login(1, 401)
