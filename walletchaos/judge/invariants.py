@@ -199,10 +199,11 @@ def lockout(f: Facts) -> Result:
     """Lock engages: once ``threshold`` failed logins (401) that were surely counted together have
     completed, every login invoked after the last of them completed (t_N) and answered before
     start_N + duration (the earliest the lock may end) answers 423; a 201 or 401 there is a violation.
-    Release: no 423 carries a retry_after longer than the configured duration (+1 s rounding). Failures are surely counted together when each was invoked after
-    the last reset the client could see (a 201 or 423 completing resets the count), within ``window`` of
-    t_N, and no 201/423 was in flight during their span (the wallet may have applied it in between). This
-    under-counts under concurrency, never over-counts. info logins are ignored."""
+    Release: no 423 carries a retry_after longer than the configured duration (+1 s rounding).
+    Failures are surely counted together when each was invoked after the last reset the client could see
+    (a 201 or 423 completing resets the count), within ``window`` of t_N, and no 201/423 was in flight
+    during their span (the wallet may have applied it in between). This under-counts under concurrency,
+    never over-counts. info logins are ignored."""
     s = f.scenario.wallet.settings
     rule = (
         int(s.get("lockout_threshold", 5)),
