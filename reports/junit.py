@@ -38,7 +38,7 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
         if r.valid is False:
             ET.SubElement(case, "failure", message=r.summary, type=r.kind).text = evidence
         elif r.valid is None:
-            ET.SubElement(case, "skipped", message=f"unknown: {r.summary}").text = evidence
+            ET.SubElement(case, "skipped", message=f"{r.word}: {r.summary}").text = evidence
         ET.SubElement(case, "system-out").text = r.summary
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -9,6 +9,7 @@ from walletchaos.judge.model import validity_word
 from walletchaos.store import StoredRun
 
 ICON = {True: "✅", False: "❌", None: "❔"}
+WORD_ICON = {"valid": "✅", "invalid": "❌", "unknown": "❔", "not exercised": "⚪"}
 
 
 def render(run: StoredRun, verdict: judge.Verdict) -> str:
@@ -25,9 +26,7 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
         "| check | result | summary |",
         "|---|---|---|",
     ]
-    lines += [
-        f"| {r.name} | {ICON[r.valid]} {validity_word(r.valid)} | {r.summary} |" for r in verdict.results
-    ]
+    lines += [f"| {r.name} | {WORD_ICON[r.word]} {r.word} | {r.summary} |" for r in verdict.results]
     for r in verdict.violated():
         lines += [
             "",

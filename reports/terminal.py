@@ -6,12 +6,13 @@ import json
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from walletchaos import judge
 from walletchaos.judge.model import validity_word
 
 STYLE = {True: "green", False: "bold red", None: "yellow"}
-MARK = {True: "PASS", False: "FAIL", None: "UNKNOWN"}
+MARK = {"valid": "PASS", "invalid": "FAIL", "unknown": "UNKNOWN", "not exercised": "NOT EXERCISED"}
 
 
 def show(console: Console, verdict: judge.Verdict, title: str) -> None:
@@ -20,14 +21,15 @@ def show(console: Console, verdict: judge.Verdict, title: str) -> None:
     table.add_column("result")
     table.add_column("summary", overflow="fold")
     for r in verdict.results:
-        table.add_row(r.name, f"[{STYLE[r.valid]}]{MARK[r.valid]}[/]", r.summary)
+        style = "dim" if r.word == "not exercised" else STYLE[r.valid]
+        table.add_row(Text(r.name), Text(MARK[r.word], style=style), Text(r.summary))
     console.print(table)
     for r in verdict.violated():
-        console.print(f"[bold red]{r.name}[/]: {r.summary}")
+        console.print(Text.assemble((r.name, "bold red"), ": ", r.summary))
         for label in ("first", "worst", "last"):
             op = getattr(r, label)
             if op is not None:
-                console.print(f"   {label:5}: {json.dumps(op, default=str)}")
+                console.print(Text(f"   {label:5}: {json.dumps(op, default=str)}"), soft_wrap=True)
     stats = verdict.stats
     console.print(
         f"ops {stats.get('ops')} (ok {stats.get('ok', 0)}, fail {stats.get('fail', 0)}, "

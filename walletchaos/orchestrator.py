@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from . import history, judge, store
+from .auditing import Credential, SnapshotTaker, final_audit
 from .client import AccountSpec, WalletAdmin
 from .errors import EXIT_UNKNOWN, InfraError
 from .history import TRANSFER_FS
@@ -73,6 +74,8 @@ class Run:
         self.admin_token = secrets.token_urlsafe(24)
         self.origin_ns = time.monotonic_ns()
         self.records: list[dict[str, Any]] = []
+        self.credentials: list[Credential] = []
+        self.snapshots: SnapshotTaker | None = None
         self.state = LiveState(self.plan.duration, scenario.name)
         self.load_proc: subprocess.Popen[str] | None = None
         self.interrupted = False
@@ -161,6 +164,7 @@ class Run:
             }
             for s, (role, *_) in zip(specs, roles, strict=True)
         ]
+        self.credentials = [Credential(r["id"], str(r["username"]), str(r["password"])) for r in rows]
         public = [{k: v for k, v in r.items() if k != "password"} for r in rows]
         self.records.append({**op, "type": "ok", "time": self.now(), "value": {"accounts": public}})
         by_role: dict[str, list[dict[str, Any]]] = {"user": [], "merchant": [], "attack_target": []}
@@ -199,6 +203,10 @@ class Run:
         )
         load_start = self.now()
         nemesis.start(load_start)
+        self.snapshots = SnapshotTaker(
+            lambda: stack.admin_url, self.admin_token, {str(c.id) for c in self.credentials}, self.now
+        )
+        self.snapshots.start()
         reader = threading.Thread(target=self._read_stats, daemon=True)
         reader.start()
         deadline = time.monotonic() + self.plan.duration + 60
@@ -210,6 +218,7 @@ class Run:
                     break
                 time.sleep(0.25)
             view.update()
+        self.snapshots.stop()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.load_proc.wait(timeout=30)
         reader.join(timeout=5)
@@ -267,25 +276,13 @@ class Run:
 
     # -- after the load --------------------------------------------------------------------------------------
     def _audit(self, admin_url: str) -> dict[str, Any]:
-        """Resolve every unknown transfer by key, then take the final snapshot and ledger."""
+        """The quiet, cross-checked final audit (``auditing.final_audit``)."""
         admin = WalletAdmin(admin_url, self.admin_token)
         try:
             from .stack.proc import http_ok, wait_until
 
             wait_until(lambda: http_ok(admin_url + "/readyz"), 30, "the wallet to be ready for the audit")
-            resolutions, unresolved = {}, []
-            for key in self._unknown_keys():
-                try:
-                    resolutions[key] = admin.by_key(key)
-                except InfraError:
-                    unresolved.append(key)
-            return {
-                "resolutions": resolutions,
-                "unresolved": unresolved,
-                "snapshot": admin.snapshot(),
-                "ledger": admin.ledger(),
-                "version": admin.version(),
-            }
+            return final_audit(admin, self._unknown_keys(), self.credentials)
         finally:
             admin.close()
 
@@ -303,7 +300,10 @@ class Run:
     def _finish(self, nemesis: Nemesis, audit: dict[str, Any], versions: dict[str, Any]) -> RunOutcome:
         client_path = self.run_dir / "client-history.jsonl"
         client = list(history.read(client_path)) if client_path.exists() else []
-        merged = history.merge(self.records, nemesis.records, client)
+        if self.snapshots is not None:
+            self.snapshots.stop()
+        taken = self.snapshots.records if self.snapshots else []
+        merged = history.merge(self.records, nemesis.records, taken, client)
         history.write(self.run_dir / "history.jsonl", merged)
         client_path.unlink(missing_ok=True)
         (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords

@@ -101,8 +101,19 @@ class Recovery(Model):
     hold: Span = 2.0
 
 
+class FailFast(Model):
+    """While the database is faulted (a fault on ``db`` or ``postgres``), the wallet must answer, not hang:
+    judged over the client ops whose execution overlapped the fault window."""
+
+    unknown_share: float = Field(0.2, ge=0, le=1)
+    """At most this share of those ops may end unknown (timeouts, resets, unexpected 5xx)."""
+    p99: Span = Field(1.5, gt=0, le=3600)
+    """p99 of their latency (invoke to completion, every outcome) at most this."""
+
+
 class Slo(Model):
     recovery: Recovery = Recovery()
+    fail_fast: FailFast = FailFast()
     latency_p99: Span | None = None
     error_rate: float | None = Field(None, ge=0, le=1)
 
@@ -115,11 +126,15 @@ class AbortIf(Model):
 INVARIANTS = (
     "conservation",
     "durability",
+    "applied_as_requested",
+    "answers_match_ledger",
     "exactly_once",
     "failed_not_applied",
     "no_phantoms",
     "balances_match_ledger",
     "no_negative_balances",
+    "audit_consistent",
+    "users_see_audit",
     "authorization",
     "lockout",
     "read_your_writes",

@@ -28,6 +28,8 @@ class Book:
     ids: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
     tid: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     initial: dict[int, int] = field(default_factory=dict)
+    applied: dict[str, Any] = field(default_factory=dict)
+    """key -> the transfer id it was applied under (a replay answers the same id)."""
 
     def __post_init__(self) -> None:
         self.initial = dict(self.balances)
@@ -80,8 +82,9 @@ class Book:
         self.history.append(done)
         self.clock = start + duration_ms * MS
 
-    def post(self, key: str, src: int, dst: int, amount: int) -> None:
-        transfer = next(self.tid)
+    def post(self, key: str, src: Any, dst: Any, amount: int, transfer: Any = None) -> Any:
+        """Apply one transfer to the ledger; returns its transfer id."""
+        transfer = next(self.tid) if transfer is None else transfer
         for account, delta in ((src, -amount), (dst, amount)):
             self.ledger.append(
                 {
@@ -93,6 +96,7 @@ class Book:
                 }
             )
             self.balances[account] += delta
+        return transfer
 
     def transfer(
         self,
@@ -107,7 +111,10 @@ class Book:
         process: int = 1,
         acting_as: int | None = None,
         duration_ms: int = 5,
+        replay: bool = False,
     ) -> None:
+        """One transfer call; applied to the ledger when ``applied`` (default: when ok). ``replay`` answers
+        with the transfer already applied under ``key`` and applies nothing (a correct wallet's resend)."""
         value = {
             "key": key,
             "from": src,
@@ -115,9 +122,14 @@ class Book:
             "amount": amount,
             "as": src if acting_as is None else acting_as,
         }
-        self._op(process, f, value, kind, status, {"id": 1} if kind == "ok" else None, duration_ms)
-        if applied if applied is not None else kind == "ok":
-            self.post(key, src, dst, amount)
+        tid = self.applied.get(key) if replay else None
+        if not replay and (applied if applied is not None else kind == "ok"):
+            tid = self.post(key, src, dst, amount)
+            self.applied[key] = tid
+        response = (
+            {"id": tid, "response": {"from": src, "to": dst, "amount": amount}} if kind == "ok" else None
+        )
+        self._op(process, f, value, kind, status, response, duration_ms)
 
     def read(self, account: int, balance: int | None = None, process: int = 1) -> None:
         shown = self.balances[account] if balance is None else balance
@@ -165,6 +177,8 @@ class Book:
             "ledger": list(self.ledger),
             "resolutions": {},
             "unresolved": [],
+            "ledger_stable": True,
+            "owner_reads": {str(a): {"balance": b} for a, b in self.balances.items()},
             **extra,
         }
 
@@ -204,7 +218,7 @@ def recovering_book(outage_ms: int) -> Book:
     """A fault healed at 1 s, followed by ``outage_ms`` of 503s, then healthy traffic."""
     book = Book({1: 10_000, 2: 0})
     book.fault("process.kill", "postgres", 0, 1_000)
-    book.clock = 1_000 * MS
+    book.clock = 0
     i = 0
     while book.clock < (1_000 + outage_ms) * MS - 10 * MS:
         book.transfer(f"d{i}", 1, 2, 1, kind="fail", status=503, duration_ms=10)

@@ -198,6 +198,9 @@ def test_a_crashing_checker_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_recovery_time_from_heal_until_success_holds() -> None:
     book = Book({1: 10_000, 2: 0})
     book.fault("process.kill", "postgres", 0, 1_000)
+    book.clock = 0
+    for i in range(99):  # fast 503s while the database is down (the fault's observed effect)
+        book.transfer(f"down{i}", 1, 2, 1, kind="fail", status=503, duration_ms=1)
     book.clock = 1_000 * 1_000_000
     for i in range(30):  # 300 ms of 503s after the heal, then healthy traffic
         book.transfer(f"d{i}", 1, 2, 1, kind="fail", status=503, duration_ms=1)

@@ -12,7 +12,7 @@ from ..scenario import Scenario
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
-from .timing import OutsideStats, outside_stats, recovery_checks, slo_checks
+from .timing import OutsideStats, fail_fast_checks, outside_stats, recovery_checks, slo_checks
 
 __all__ = ["Result", "Verdict", "check"]
 
@@ -28,12 +28,15 @@ def _guarded(name: str, kind: str, fn: Any, *args: Any) -> list[Result]:
 def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:
     facts = Facts.build(scenario, history, audit)
     results: list[Result] = []
+    asked = scenario.invariants != "all"
     for name in scenario.checked_invariants():
-        results += _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)
+        results += [_exercised(r, asked) for r in _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)]
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
+    results += _guarded("deploy rollout", "deploy", _rollouts, facts)
     results += _guarded("abort_if", "slo", _aborted, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
+    results += _guarded("fail fast", "slo", fail_fast_checks, facts)
     try:
         outside: OutsideStats | None = outside_stats(facts)
     except Exception:  # the SLO checks below then report it as unknown
@@ -46,12 +49,47 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
         "p99_s_outside_faults": outside.p99_s if outside else None,
         "error_rate_outside_faults": round(outside.error_rate, 6) if outside else None,
     }
-    return Verdict(worst(r.valid for r in results), results, stats, facts.windows)
+    return Verdict(worst(r.valid for r in results if r.counted), results, stats, facts.windows)
+
+
+def _exercised(r: Result, asked: bool) -> Result:
+    """A check that nothing exercised is never a confident pass: "not exercised", unknown when the scenario
+    asked for it by name, shown but not counted when it came with the default ``all``."""
+    if r.valid is True and r.exercised == 0:
+        r.valid, r.counted = None, asked
+        r.summary = f"not exercised: {r.summary}"
+    return r
+
+
+def _rollouts(f: Facts) -> list[Result]:
+    """Every deploy rolled out: a replica that did not become ready on the new version (or an apply that
+    raised) is a violation named in the verdict, with the replica and its error."""
+    out = []
+    for w in f.windows:
+        if w.name != "deploy":
+            continue
+        failed = list(w.applied.get("failed") or [])
+        if not w.applied_ok:
+            failed.append({"replica": "?", "error": "the deploy action itself failed"})
+        rolled = ", ".join(w.applied.get("rolled_out") or []) or "none"
+        out.append(
+            Result(
+                f"deploy rollout: {w.label}",
+                "deploy",
+                not failed,
+                f"rolled out on {rolled}" + (f"; failed on {failed[0]['replica']}" if failed else ""),
+                len(failed),
+                {"index": w.apply_index, **failed[0]} if failed else None,
+                details={"failed": failed, "rolled_out": w.applied.get("rolled_out")},
+            )
+        )
+    return out
 
 
 def _evidence(f: Facts) -> Result:
     """Every unknown (info) transfer key was resolved by the by-key reconciliation after the run, and each
-    answer agrees with the ledger: GET /v1/transfers/by-key/k is 200 iff k is in the ledger."""
+    answer agrees with the ledger: GET /v1/transfers/by-key/k is 200 iff k is in the ledger. (Whether the
+    200's body matches the request and the ledger's transfer id is ``answers_match_ledger``.)"""
     ledger = f.ledger_keys
     contradictions = [
         {

@@ -1,4 +1,9 @@
-"""Facts derived once from (scenario, history, audit) and shared by every check."""
+"""Facts derived once from (scenario, history, audit) and shared by every check.
+
+Ids are opaque (contract v1): account and transfer ids may be strings or integers. The judge never does
+arithmetic on them; it compares them as strings (``aid``), so ``7`` and ``"7"`` name the same account and a
+UUID is as good as a serial number.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,24 @@ from ..scenario import Scenario
 AVAILABILITY_FS = ("pay", "p2p", "refund", "balance")
 """Ops that count for availability: attackers' and forbidden calls fail by design."""
 
+SESSION_FS = AVAILABILITY_FS
+"""Ops a user sends with its own fresh session: a 401 there means the wallet lost the session."""
+
+
+def aid(value: Any) -> str:
+    """An opaque id as a comparable string (None stays 'None', which matches nothing real)."""
+    return str(value)
+
 
 def unavailable(call: Call) -> bool:
-    """info, or a definite failure that says the service was unavailable (503)."""
-    return call.type == "info" or (call.type == "fail" and (call.status or 0) >= 500)
+    """info, a definite failure that says the service was unavailable (5xx), or a 401 to the user's own
+    valid session (sessions lost on a restart or not shared across replicas: the wallet could not serve)."""
+    if call.type == "info":
+        return True
+    if call.type != "fail":
+        return False
+    status = call.status or 0
+    return status >= 500 or (status == 401 and call.f in SESSION_FS)
 
 
 @dataclass(frozen=True)
@@ -31,27 +50,32 @@ class FaultWindow:
     healed_ok: bool
     applied: dict[str, Any] = field(default_factory=dict)
     healed: dict[str, Any] = field(default_factory=dict)
+    applied_ok: bool = True
+    heal_begin: int | None = None  # ns: the heal was invoked
 
 
 @dataclass
 class Facts:
     scenario: Scenario
     calls: list[Call]
-    initial: dict[int, int]
-    accounts: dict[int, dict[str, Any]]
-    snapshot: dict[int, int] | None
+    initial: dict[str, int]
+    accounts: dict[str, dict[str, Any]]
+    snapshot: dict[str, int] | None
     ledger: list[dict[str, Any]]
     resolved: dict[str, Any]
     unresolved_keys: set[str]
     windows: list[FaultWindow]
     load_end: int
     abort: Call | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
+    snapshots: list[Call] = field(default_factory=list)
+    """Audit snapshots taken during the load (Jepsen's bank reads)."""
 
     @classmethod
     def build(cls, scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Facts:
         calls = pair(history)
         setup = next((c for c in calls if c.f == "accounts" and c.type == "ok"), None)
-        accounts = {int(a["id"]): a for a in (setup.value.get("accounts", []) if setup else [])}
+        accounts = {aid(a["id"]): a for a in (setup.value.get("accounts", []) if setup else [])}
         snap = audit.get("snapshot")
         client = [c for c in calls if c.f in CLIENT_FS]
         return cls(
@@ -59,13 +83,15 @@ class Facts:
             client,
             {i: int(a["balance"]) for i, a in accounts.items()},
             accounts,
-            {int(a["id"]): int(a["balance"]) for a in snap["accounts"]} if snap else None,
+            {aid(a["id"]): int(a["balance"]) for a in snap["accounts"]} if snap else None,
             list(audit.get("ledger", [])),
             dict(audit.get("resolutions", {})),
             set(audit.get("unresolved", [])),
             _windows(calls),
             max((c.end or c.start for c in client), default=0),
             next((c for c in calls if c.invoke.get("process") == "harness" and c.f == "abort"), None),
+            audit,
+            [c for c in calls if c.f == "snapshot"],
         )
 
     # -- derived views ---------------------------------------------------------------------------------------
@@ -82,19 +108,36 @@ class Facts:
         return out
 
     @cached_property
-    def ledger_keys(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    def ledger_keys(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """key -> transfer_id -> postings."""
-        out: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for post in self.ledger:
-            out[post["idempotency_key"]][int(post["transfer_id"])].append(post)
+            out[post["idempotency_key"]][aid(post["transfer_id"])].append(post)
         return out
 
     @cached_property
-    def replay(self) -> dict[int, int]:
+    def transfer_ids(self) -> dict[str, list[dict[str, Any]]]:
+        """transfer_id -> its postings, whatever key they carry."""
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for post in self.ledger:
+            out[aid(post["transfer_id"])].append(post)
+        return out
+
+    @cached_property
+    def replay(self) -> dict[str, int]:
         """initial balance + sum of ledger deltas, per account."""
         out = dict(self.initial)
         for post in self.ledger:
-            out[int(post["account"])] = out.get(int(post["account"]), 0) + int(post["delta"])
+            account = aid(post["account"])
+            out[account] = out.get(account, 0) + int(post["delta"])
+        return out
+
+    @cached_property
+    def postings_by_account(self) -> dict[str, list[dict[str, Any]]]:
+        """account -> its postings in ledger ``seq`` order (the contract's per-account commit order)."""
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for post in sorted(self.ledger, key=_seq):
+            out[aid(post["account"])].append(post)
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -110,6 +153,12 @@ class Facts:
             "ledger_postings": len(self.ledger),
             "faults": len(self.windows),
         }
+
+
+def _seq(post: dict[str, Any]) -> tuple[int, Any]:
+    """Sort key for ledger seq: numbers numerically, anything else as text after them."""
+    seq = post.get("seq")
+    return (0, seq) if isinstance(seq, int) else (1, str(seq))
 
 
 def _windows(calls: list[Call]) -> list[FaultWindow]:
@@ -135,8 +184,10 @@ def _windows(calls: list[Call]) -> list[FaultWindow]:
                 a.end or a.start,
                 (heal.end or heal.start) if heal else end,
                 heal is not None and heal.type == "ok",
-                (a.done or {}).get("value") or {},
-                ((heal.done or {}).get("value") or {}) if heal else {},
+                ((a.done or {}).get("value") or {}).get("result") or {},
+                (((heal.done or {}).get("value") or {}).get("result") or {}) if heal else {},
+                a.type == "ok",
+                heal.start if heal else None,
             )
         )
     return out

@@ -10,6 +10,8 @@ from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from .facts import FaultWindow
 
 Validity = bool | None
+MAX_LISTED = 10_000
+"""verdict.json lists every offender up to this many (``count`` always has the true number)."""
 
 
 def worst(validities: Iterable[Validity]) -> Validity:
@@ -38,6 +40,17 @@ class Result:
     last: dict[str, Any] | None = None
     details: dict[str, Any] = field(default_factory=dict)
     formula: str = ""
+    exercised: int | None = None
+    """How many ops (or ledger transfers, accounts) the check looked at; 0 means "not exercised"."""
+    counted: bool = True
+    """False for a check the scenario did not ask for by name that nothing exercised: shown, not judged."""
+
+    @property
+    def word(self) -> str:
+        """valid / invalid / unknown, or "not exercised" when nothing exercised the check."""
+        return (
+            "not exercised" if self.exercised == 0 and self.valid is not False else validity_word(self.valid)
+        )
 
     @classmethod
     def from_offenders(
@@ -49,11 +62,13 @@ class Result:
         bad_summary: str,
         severity: str | None = None,
         formula: str = "",
+        exercised: int | None = None,
         **details: Any,
     ) -> Result:
-        """Build a result from offending ops (dicts with at least ``index``), worst by ``severity``."""
+        """Build a result from offending ops (dicts with at least ``index``), worst by ``severity``.
+        Every offender is kept in ``details["offenders"]`` (first/worst/last are the headline)."""
         if not offenders:
-            return cls(name, kind, True, ok_summary, formula=formula, details=details)
+            return cls(name, kind, True, ok_summary, formula=formula, details=details, exercised=exercised)
         # evidence from the audit (no history op) has index None and sorts after the ops, by its own order
         ordered = sorted(offenders, key=lambda o: (o.get("index") is None, o.get("index") or 0))
         worst_op = max(ordered, key=lambda o: abs(o.get(severity, 0))) if severity else ordered[0]
@@ -66,8 +81,9 @@ class Result:
             ordered[0],
             worst_op,
             ordered[-1],
-            details,
+            {**details, "offenders": ordered[:MAX_LISTED], "listed": min(len(ordered), MAX_LISTED)},
             formula,
+            exercised,
         )
 
 
@@ -82,12 +98,15 @@ class Verdict:
     def exit_code(self) -> int:
         return {True: EXIT_VALID, False: EXIT_INVALID, None: EXIT_UNKNOWN}[self.valid]
 
+    def counted(self) -> list[Result]:
+        return [r for r in self.results if r.counted]
+
     def violated(self) -> list[Result]:
         return [r for r in self.results if r.valid is False]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "valid": validity_word(self.valid),
-            "results": [{**asdict(r), "valid": validity_word(r.valid)} for r in self.results],
+            "results": [{**asdict(r), "valid": validity_word(r.valid), "word": r.word} for r in self.results],
             "stats": self.stats,
         }

@@ -8,7 +8,7 @@ from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
 from ..history import Call
-from .facts import AVAILABILITY_FS, Facts, unavailable
+from .facts import AVAILABILITY_FS, Facts, FaultWindow, unavailable
 from .model import Result
 
 BUCKET_NS = 100_000_000
@@ -42,14 +42,52 @@ def recovery_time(calls: list[Call], heal: int, load_end: int, success: float, h
     return None
 
 
+def overlapping(calls: list[Call], begin: int, end: int) -> list[Call]:
+    """Ops whose execution [invoke, completion] overlapped [begin, end] (never completed: open-ended)."""
+    return [c for c in calls if c.start <= end and (c.end if c.end is not None else end) >= begin]
+
+
+def _median_latency(calls: list[Call]) -> float:
+    lat = sorted((c.end or c.start) - c.start for c in calls if c.type == "ok")
+    return lat[len(lat) // 2] / 1e9 if lat else 0.0
+
+
+def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
+    """Whether the fault showed an effect in the history, and what: client ops that overlapped its window
+    were unavailable more often (+1 point and at least one), or their median latency rose to >= 1.5x the
+    median outside every fault window + 2 ms; for a deploy, the new version read back on some replica."""
+    if w.name == "deploy" and w.applied.get("rolled_out"):
+        return True, f"version read back on {', '.join(w.applied['rolled_out'])}"
+    calls = _availability_calls(f)
+    inside = overlapping(calls, w.begin, w.end)
+    if not inside:
+        return False, "no client op ran during the fault"
+    spans = [(x.begin, x.end) for x in f.windows]
+    outside = [c for c in calls if _outside(c, spans)]
+    bad_in = sum(1 for c in inside if unavailable(c))
+    share_in = bad_in / len(inside)
+    share_out = sum(1 for c in outside if unavailable(c)) / len(outside) if outside else 0.0
+    if bad_in and share_in >= share_out + 0.01:
+        return True, f"{share_in:.0%} unavailable during the fault vs {share_out:.0%} outside"
+    med_in, med_out = _median_latency(inside), _median_latency(outside)
+    if med_in >= 1.5 * med_out + 0.002:
+        return True, f"median latency {fmt_span(med_in)} during the fault vs {fmt_span(med_out)} outside"
+    return False, (
+        f"no observable effect: {share_in:.0%} unavailable (outside {share_out:.0%}), median latency "
+        f"{fmt_span(med_in)} (outside {fmt_span(med_out)}) over {len(inside)} op(s)"
+    )
+
+
 def recovery_checks(f: Facts) -> list[Result]:
-    """Per fault: recovery_time(heal) <= slo.recovery.max. Unknown when the run ended too soon to tell."""
+    """Per fault: recovery_time(heal) <= slo.recovery.max. Unknown when the run ended too soon to tell, and
+    inconclusive (unknown) when the fault showed no effect in the history (see ``fault_effect``)."""
     slo = f.scenario.slo.recovery
     calls = _availability_calls(f)
     results = []
     for w in f.windows:
         rt = recovery_time(calls, w.end, f.load_end, slo.success, int(slo.hold * 1e9))
         name = f"recovery: {w.label}"
+        took_effect, effect = fault_effect(f, w)
         details = {
             "fault": w.name,
             "target": w.target,
@@ -57,9 +95,14 @@ def recovery_checks(f: Facts) -> list[Result]:
             "healed_s": w.end / 1e9,
             "recovery_s": rt,
             "bound_s": slo.max,
+            "effect": effect,
         }
         first = {"index": w.apply_index, "fault": w.name}
-        if rt is None:
+        if not took_effect:
+            results.append(
+                Result(name, "recovery", None, f"inconclusive: {effect}", details=details, exercised=0)
+            )
+        elif rt is None:
             enough = (f.load_end - w.end) / 1e9 >= slo.max + slo.hold
             results.append(
                 Result(
@@ -155,6 +198,46 @@ def slo_checks(f: Facts, stats: OutsideStats | None = None) -> list[Result]:
                 f"{rate:.2%} unavailable outside fault windows (bound {slo.error_rate:.2%})",
                 stats.unavailable if not ok else 0,
                 details={"rate": rate, "bound": slo.error_rate, "ops": stats.ops},
+            )
+        )
+    return results
+
+
+DB_TARGETS = ("db", "postgres")
+
+
+def fail_fast_checks(f: Facts) -> list[Result]:
+    """Per fault on the database (``db`` link or ``postgres``): over the client ops whose execution
+    overlapped [apply invoked, heal completed], unknown (info) ops / ops <= slo.fail_fast.unknown_share
+    and p99 of latency (completion - invoke, every outcome; an op never completed counts as the fault's
+    length) <= slo.fail_fast.p99. A wallet that hangs while its database is gone fails; fast 503s pass."""
+    bound = f.scenario.slo.fail_fast
+    calls = _availability_calls(f)
+    results = []
+    for w in f.windows:
+        if w.target.split("[")[0] not in DB_TARGETS:
+            continue
+        inside = overlapping(calls, w.begin, w.end)
+        name = f"fail fast: {w.label}"
+        if not inside:
+            results.append(Result(name, "slo", None, "no client op ran during the fault", exercised=0))
+            continue
+        unknown = sum(1 for c in inside if c.type == "info")
+        lat = sorted((c.end if c.end is not None else w.end) - c.start for c in inside)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e9
+        share = unknown / len(inside)
+        ok = share <= bound.unknown_share and p99 <= bound.p99
+        results.append(
+            Result(
+                name,
+                "slo",
+                ok,
+                f"{share:.0%} unknown (bound {bound.unknown_share:.0%}), p99 {fmt_span(p99)} "
+                f"(bound {fmt_span(bound.p99)}) over {len(inside)} op(s)",
+                0 if ok else unknown or 1,
+                None if ok else {"index": w.apply_index, "fault": w.name},
+                details={"ops": len(inside), "unknown": unknown, "unknown_share": share, "p99_s": p99},
+                exercised=len(inside),
             )
         )
     return results

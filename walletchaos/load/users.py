@@ -72,6 +72,9 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             self.next_intended = max(self.next_intended, recorder.now() - 10**9) + int(
                 1e9 / PhaseShape.current_rate
             )
+            if self.token is None:  # a user whose login failed logs in again before its next op
+                self.token = self._login(self.me, intended=intended)
+                return
             getattr(self, "op_" + self.rng.choices(ops, weights)[0])(intended)
 
         # -- plumbing ------------------------------------------------------------------------------------
@@ -114,7 +117,10 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                 return {"balance": data.get("balance")}
             if f in ("login", "attack"):
                 return {"account_id": data.get("account_id")}
-            return {"id": data.get("id")} if "id" in data else None
+            if "id" not in data:
+                return None
+            answer = {k: data[k] for k in ("from", "to", "amount", "currency", "status") if k in data}
+            return {"id": data["id"], "response": answer}
 
         def _auth(self, token: str | None) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"} if token else {}

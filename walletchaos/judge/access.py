@@ -1,0 +1,189 @@
+"""Access invariants: authorization, lockout and read-your-writes. Each docstring states the formula and how
+unknown (info) outcomes are treated."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..history import Call
+from .facts import Facts, aid
+from .model import Result
+from .money import op
+
+NEVER = 1 << 62
+"""End of an operation whose completion was never seen: it may take effect at any later time."""
+
+
+def authorization(f: Facts) -> Result:
+    """No account is debited except by its owner: no ``unauthorized`` call is ok, and every ledger debit of
+    account a belongs to a key sent by a session of a (``value.as == a``)."""
+    by_key = {k: cs[0] for k, cs in f.by_key.items()}
+    probes = [c for c in f.calls if c.f == "unauthorized"]
+    offenders = [op(c) for c in probes if c.type == "ok"]
+    debits = 0
+    for post in f.ledger:
+        call = by_key.get(post["idempotency_key"])
+        if int(post["delta"]) >= 0 or call is None:
+            continue
+        debits += 1
+        if aid(call.value.get("as")) != aid(post["account"]):
+            offenders.append(op(call, debited=post["account"], acting_as=call.value.get("as")))
+    return Result.from_offenders(
+        "authorization",
+        "invariant",
+        offenders,
+        f"only owners debited their accounts ({len(probes)} forbidden attempt(s), {debits} debit(s))",
+        "{n} debit(s) by someone other than the owner",
+        None,
+        authorization.__doc__ or "",
+        len(probes) + debits,
+    )
+
+
+def _rule(f: Facts) -> tuple[int, int, int]:
+    s = f.scenario.wallet.settings
+    return (
+        int(s.get("lockout_threshold", 5)),
+        int(float(s.get("lockout_window_s", 900)) * 1e9),
+        int(float(s.get("lockout_duration_s", 900)) * 1e9),
+    )
+
+
+def lockout(f: Facts) -> Result:
+    """Lock engages: once ``threshold`` failed logins (401) that were surely counted together have
+    completed, every login invoked after the last of them completed (t_N) and answered before
+    start_N + duration (the earliest the lock may end) answers 423; a 201 or 401 there is a violation.
+    Failures are surely counted together when each was invoked after the last reset the client could see
+    (a 201 or 423 completing resets the count), within ``window`` of t_N, and no possible reset was in
+    flight during their span: a 201/423 in flight, or a legitimate login whose outcome is unknown (info),
+    which may have reset the count at any time after it was invoked. This under-counts under concurrency,
+    never over-counts.
+    Release and spurious locks: no 423 carries a retry_after longer than the duration (+1 s rounding); a 423
+    needs a wrong-password attempt invoked before it completed; and a 423 invoked more than duration + 1 s
+    after the last such attempt completed shows a lock that outlived its duration (attempts with an unknown
+    outcome may have landed any time later, so they exempt the 423)."""
+    threshold, window, duration = _rule(f)
+    per_account: dict[str, list[Call]] = defaultdict(list)
+    for c in f.calls:
+        if c.f in ("login", "attack"):
+            per_account[aid(c.value["account"])].append(c)
+    offenders = []
+    for calls in per_account.values():
+        offenders += _lock_engages(calls, threshold, window, duration)
+        offenders += _lock_releases(calls, duration)
+    failures = sum(1 for c in f.calls if c.f in ("login", "attack") and c.status == 401)
+    return Result.from_offenders(
+        "lockout",
+        "invariant",
+        offenders,
+        f"lockout engaged and released as configured ({failures} failed login(s))",
+        "{n} login(s) that broke the lockout rule",
+        None,
+        lockout.__doc__ or "",
+        failures,
+    )
+
+
+def _lock_engages(calls: list[Call], threshold: int, window: int, duration: int) -> list[dict[str, Any]]:
+    seen = [c for c in calls if c.type != "info" and c.end is not None]
+    events = sorted(
+        [(c.start, 0, i) for i, c in enumerate(seen)] + [(c.end or 0, 1, i) for i, c in enumerate(seen)]
+    )
+    offenders: list[dict[str, Any]] = []
+    failures: list[Call] = []
+    resets = [(c.start, c.end or 0) for c in seen if c.status in (201, 423)]  # each may reset the count
+    resets += [(c.start, NEVER) for c in calls if c.type == "info" and c.value.get("legit")]
+    reset_at, lock = -1, (-1, -1)
+    lock_at_invoke: dict[int, tuple[int, int]] = {}
+    for t, completing, i in events:
+        c = seen[i]
+        if not completing:
+            lock_at_invoke[i] = lock
+            continue
+        start_lock, end_lock = lock_at_invoke[i]
+        if start_lock < c.start and (c.end or 0) < end_lock and c.status in (201, 401):
+            offenders.append(op(c, expected=423, locked_for_s=round((end_lock - c.start) / 1e9, 2)))
+        if c.status in (201, 423):
+            reset_at, failures = t, []
+        elif c.status == 401 and c.start > reset_at:
+            failures = [x for x in failures if x.start > t - window] + [c]
+            overlapped = any(a <= t and b >= failures[0].start for a, b in resets)  # in flight, maybe first
+            if len(failures) >= threshold and not overlapped:
+                lock, reset_at, failures = (t, c.start + duration), t, []
+    return offenders
+
+
+def _lock_releases(calls: list[Call], duration: int) -> list[dict[str, Any]]:
+    slack = 1_000_000_000
+    wrong = [c for c in calls if not c.value.get("legit") and c.status != 423 and c.type != "ok"]
+    offenders: list[dict[str, Any]] = []
+    for c in calls:
+        if c.status != 423:
+            continue
+        if float(c.value.get("retry_after") or 0) > duration / 1e9 + 1:
+            offenders.append(
+                op(c, expected=f"retry_after <= {duration / 1e9:g}s", got=c.value.get("retry_after"))
+            )
+        before = [w for w in wrong if w.start < (c.end or NEVER)]
+        if not before:
+            offenders.append(op(c, problem="423 with no failed login before it"))
+            continue
+        latest = max(w.end if w.type != "info" and w.end is not None else NEVER for w in before)
+        if latest != NEVER and c.start > latest + duration + slack:
+            offenders.append(
+                op(c, problem="lock outlived its duration", since_last_failure_s=(c.start - latest) / 1e9)
+            )
+    return offenders
+
+
+def read_your_writes(f: Facts) -> Result:
+    """A balance read by a session that started after its own acknowledged debit of that account returns a
+    balance at or after that debit in the account's ledger order: read in {B_j : j >= k}, where B_j is the
+    replayed balance after the j-th posting and k the position of the debit. Accounts whose stored balance
+    does not match the ledger are left to balances_match_ledger."""
+    replay = f.replay
+    history = _balance_history(f)
+    consistent = {a for a in history if not f.snapshot or f.snapshot.get(a) == replay.get(a)}
+    offenders, checked = [], 0
+    latest_debit: dict[tuple[Any, str], Call] = {}
+    for c in sorted(f.calls, key=lambda c: c.start):
+        proc = c.invoke["process"]
+        if c.type == "ok" and c.f in ("pay", "p2p") and c.key:
+            latest_debit[(proc, aid(c.value["from"]))] = c
+        if c.f == "balance" and c.type == "ok" and aid(c.value["account"]) in consistent:
+            account = aid(c.value["account"])
+            debit = latest_debit.get((proc, account))
+            if debit is None or debit.end is None or debit.end >= c.start or debit.key is None:
+                continue
+            checked += 1
+            key_at, last_seen = history[account]
+            at = key_at.get(debit.key)
+            if at is not None and last_seen.get(int(c.value["balance"]), -1) < at:
+                offenders.append(op(c, balance=c.value["balance"], after_key=debit.key))
+    return Result.from_offenders(
+        "read_your_writes",
+        "invariant",
+        offenders,
+        f"no stale balance read ({checked} read(s) after the reader's own transfer)",
+        "{n} read(s) older than the reader's own acknowledged transfer",
+        None,
+        read_your_writes.__doc__ or "",
+        checked,
+    )
+
+
+def _balance_history(f: Facts) -> dict[str, tuple[dict[str, int], dict[int, int]]]:
+    """Per account, in ledger order: the position of each key's first posting, and for each balance value
+    the last position after which the account held it (B_j for the j-th posting)."""
+    out: dict[str, tuple[dict[str, int], dict[int, int]]] = {}
+    for account, posts in f.postings_by_account.items():
+        key_at: dict[str, int] = {}
+        last_seen: dict[int, int] = {}
+        balance = f.initial.get(account, 0)
+        for position, post in enumerate(posts):
+            balance += int(post["delta"])
+            key_at.setdefault(post["idempotency_key"], position)
+            last_seen[balance] = position
+        out[account] = (key_at, last_seen)
+    return out

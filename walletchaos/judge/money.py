@@ -1,0 +1,297 @@
+"""Money invariants over the history and the final audit. Each docstring states the formula and how unknown
+(info) outcomes are treated. Nothing the wallet says about itself is taken on trust: every ledger transfer
+is held against the request that caused it, and every answer against the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..history import Call
+from .facts import Facts, aid
+from .model import Result
+
+
+def op(call: Call, **extra: Any) -> dict[str, Any]:
+    """An offending op as evidence: time, op, key, amount, accounts and response."""
+    v = call.value
+    out = {
+        "index": call.index,
+        "t_s": round(call.start / 1e9, 3),
+        "f": call.f,
+        "key": call.key,
+        "type": call.type,
+        "status": call.status,
+    }
+    out.update({k: v[k] for k in ("from", "to", "amount", "account") if k in v})
+    return {**out, **extra}
+
+
+def unknown(name: str, why: str) -> Result:
+    return Result(name, "invariant", None, why)
+
+
+def _legs(posts: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return sorted((aid(p["account"]), int(p["delta"])) for p in posts)
+
+
+def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
+    amount = int(value["amount"])
+    return sorted([(aid(value["from"]), -amount), (aid(value["to"]), amount)])
+
+
+def conservation(f: Facts) -> Result:
+    """sum(final snapshot balances of the run's accounts) == sum(their initial balances). Transfers move
+    money, never create or destroy it; info ops do not matter because any applied transfer is zero-sum.
+    The impact per account is the snapshot minus the ledger replay (money the ledger cannot explain)."""
+    if f.snapshot is None:
+        return unknown("conservation", "no audit snapshot")
+    before = sum(f.initial.values())
+    after = sum(f.snapshot.get(a, 0) for a in f.initial)
+    exercised = len(f.transfer_ids)
+    if before == after:
+        return Result("conservation", "invariant", True, f"total {after} conserved", exercised=exercised)
+    impact = {a: f.snapshot.get(a, 0) - f.replay.get(a, 0) for a in f.initial}
+    return Result(
+        "conservation",
+        "invariant",
+        False,
+        f"total changed by {after - before:+d}",
+        1,
+        details={
+            "initial_total": before,
+            "final_total": after,
+            "difference": after - before,
+            "impact_by_account": {a: d for a, d in impact.items() if d},
+        },
+        exercised=exercised,
+    )
+
+
+def durability(f: Facts) -> Result:
+    """For every key with an ok transfer: the ledger holds a transfer with that key whose postings are
+    -amount on ``from`` and +amount on ``to`` (both legs). info ops are not acknowledged: not required."""
+    ledger = f.ledger_keys
+    offenders, acked = [], 0
+    for key, calls in f.by_key.items():
+        ok = next((c for c in calls if c.type == "ok"), None)
+        if ok is None:
+            continue
+        acked += 1
+        legs = [_legs(posts) for posts in ledger.get(key, {}).values()]
+        if _wanted(ok.value) not in legs:
+            offenders.append(op(ok, found_legs=legs[:2]))
+    return Result.from_offenders(
+        "durability",
+        "invariant",
+        offenders,
+        f"all {acked} acknowledged transfer(s) have both legs",
+        "{n} acknowledged transfer(s) missing or incomplete in the ledger",
+        "amount",
+        durability.__doc__ or "",
+        acked,
+    )
+
+
+def applied_as_requested(f: Facts) -> Result:
+    """For every key the client sent and every transfer id the ledger holds under it, whatever the calls'
+    outcomes (ok, fail or info): exactly two postings, -amount on ``from`` and +amount on ``to``, with the
+    amount and accounts of the request. A wrong amount or payee, one leg, or a double apply under one
+    transfer id is a violation."""
+    offenders, checked = [], 0
+    for key, transfers in f.ledger_keys.items():
+        calls = f.by_key.get(key)
+        if not calls:
+            continue
+        want = _wanted(calls[0].value)
+        for tid, posts in transfers.items():
+            checked += 1
+            if _legs(posts) != want:
+                offenders.append(op(calls[0], transfer_id=tid, found_legs=_legs(posts)[:4], wanted=want))
+    return Result.from_offenders(
+        "applied_as_requested",
+        "invariant",
+        offenders,
+        f"all {checked} applied transfer(s) match their requests",
+        "{n} ledger transfer(s) differ from the request that caused them",
+        None,
+        applied_as_requested.__doc__ or "",
+        checked,
+    )
+
+
+def _response(call: Call) -> dict[str, Any]:
+    return dict(((call.done or {}).get("value") or {}).get("response") or {})
+
+
+def _mismatch(answer: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """Fields of a transfer answer that differ from the request (only fields the answer carries)."""
+    out: dict[str, Any] = {}
+    for k in ("from", "to", "amount"):
+        if k in answer and aid(answer[k]) != aid(request[k]):
+            out[k] = {"answered": answer[k], "requested": request[k]}
+    return out
+
+
+def answers_match_ledger(f: Facts) -> Result:
+    """What the wallet answered agrees with its ledger and with the request: for every key, every 201 carries
+    the same transfer id, that id is the ledger's transfer for the key, and the body's from/to/amount equal
+    the request's; the by-key answer after the run agrees likewise. A resend of an acknowledged key answered
+    with a definite failure (409/422) is a violation; after only unknown attempts it is ambiguous (counted
+    in ``details.ambiguous``, not a violation)."""
+    offenders: list[dict[str, Any]] = []
+    ambiguous, checked = 0, 0
+    for key, calls in f.by_key.items():
+        request = calls[0].value
+        ledger_ids = set(f.ledger_keys.get(key, {}))
+        oks = [c for c in calls if c.type == "ok"]
+        ids = {aid(c.value.get("id")) for c in oks if c.value.get("id") is not None}
+        checked += len(oks)
+        if len(ids) > 1:
+            offenders.append(op(oks[0], problem="replays answered different transfer ids", ids=sorted(ids)))
+        for c in oks:
+            tid = c.value.get("id")
+            if tid is not None and ledger_ids and aid(tid) not in ledger_ids:
+                offenders.append(op(c, problem="201 id is not the ledger's transfer", answered_id=tid))
+            bad = _mismatch(_response(c), request)
+            if bad:
+                offenders.append(op(c, problem="201 body differs from the request", differs=bad))
+        first_ok = min((c.end or c.start for c in oks), default=None)
+        for c in calls:
+            if c.type == "fail" and c.status in (409, 422) and first_ok is not None and c.start > first_ok:
+                offenders.append(op(c, problem="acknowledged key later refused", error=c.invoke.get("error")))
+            elif c.type == "fail" and c.status in (409, 422) and any(x.type == "info" for x in calls):
+                ambiguous += 1
+        resolved = f.resolved.get(key)
+        if isinstance(resolved, dict):
+            checked += 1
+            bad = _mismatch(resolved, request)
+            rid = resolved.get("id")
+            if rid is not None and ledger_ids and aid(rid) not in ledger_ids:
+                bad["id"] = {"answered": rid, "ledger": sorted(ledger_ids)}
+            if bad:
+                offenders.append(op(calls[0], problem="by-key answer differs", differs=bad))
+    return Result.from_offenders(
+        "answers_match_ledger",
+        "invariant",
+        offenders,
+        f"{checked} answer(s) agree with the ledger and the requests",
+        "{n} answer(s) contradict the ledger or the request",
+        None,
+        answers_match_ledger.__doc__ or "",
+        checked,
+        ambiguous=ambiguous,
+    )
+
+
+def exactly_once(f: Facts) -> Result:
+    """For every idempotency key: |distinct transfer ids in the ledger| <= 1, however often it was sent."""
+    calls = f.by_key
+    offenders = []
+    for key, transfers in f.ledger_keys.items():
+        if len(transfers) > 1 and key in calls:
+            offenders.append(op(calls[key][0], applied=len(transfers), sent=len(calls[key])))
+    return Result.from_offenders(
+        "exactly_once",
+        "invariant",
+        offenders,
+        f"no key applied twice ({sum(len(c) > 1 for c in calls.values())} key(s) sent more than once)",
+        "{n} key(s) applied more than once",
+        "applied",
+        exactly_once.__doc__ or "",
+        len(calls),
+    )
+
+
+def failed_not_applied(f: Facts) -> Result:
+    """For every key whose calls ALL failed definitely (no ok, no info): the key is absent from the ledger.
+    Keys with any info call are excluded: their outcome is unknown by definition."""
+    ledger = f.ledger_keys
+    failed = [(key, calls) for key, calls in f.by_key.items() if all(c.type == "fail" for c in calls)]
+    offenders = [op(calls[0], attempts=len(calls)) for key, calls in failed if key in ledger]
+    return Result.from_offenders(
+        "failed_not_applied",
+        "invariant",
+        offenders,
+        f"none of {len(failed)} failed transfer(s) was applied",
+        "{n} definitely failed transfer(s) applied anyway",
+        None,
+        failed_not_applied.__doc__ or "",
+        len(failed),
+    )
+
+
+def no_phantoms(f: Facts) -> Result:
+    """Every ledger key was sent by some client call: keys(ledger) is a subset of keys(history)."""
+    sent = set(f.by_key)
+    offenders = [
+        {"index": None, "seq": posts[0]["seq"], "key": key, "account": posts[0]["account"]}
+        for key, transfers in f.ledger_keys.items()
+        if key not in sent
+        for posts in transfers.values()
+    ]
+    return Result.from_offenders(
+        "no_phantoms",
+        "invariant",
+        offenders,
+        f"all {len(f.ledger_keys)} ledger key(s) were requested",
+        "{n} ledger transfer(s) nobody asked for",
+        None,
+        no_phantoms.__doc__ or "",
+        len(f.ledger_keys),
+    )
+
+
+def balances_match_ledger(f: Facts) -> Result:
+    """For every account a: snapshot[a] == initial[a] + sum(delta of postings on a)."""
+    if f.snapshot is None:
+        return unknown("balances_match_ledger", "no audit snapshot")
+    replay = f.replay
+    offenders = [
+        {"index": None, "account": a, "stored": b, "replayed": replay.get(a, 0), "diff": b - replay.get(a, 0)}
+        for a, b in sorted(f.snapshot.items())
+        if b != replay.get(a, 0)
+    ]
+    return Result.from_offenders(
+        "balances_match_ledger",
+        "invariant",
+        offenders,
+        "stored balances equal ledger replay",
+        "{n} account(s) whose balance differs from the ledger",
+        "diff",
+        balances_match_ledger.__doc__ or "",
+        len(f.postings_by_account),
+    )
+
+
+def no_negative_balances(f: Facts) -> Result:
+    """snapshot[a] >= 0 for every account; every ok balance read returned >= 0; and replaying each
+    account's postings in ledger ``seq`` order (the contract's per-account commit order) from its initial
+    balance never goes below zero (a transient overdraft later topped up is caught)."""
+    offenders = [{"index": None, "account": a, "balance": b} for a, b in (f.snapshot or {}).items() if b < 0]
+    reads = [c for c in f.calls if c.f == "balance" and c.type == "ok"]
+    offenders += [op(c, balance=c.value.get("balance")) for c in reads if (c.value.get("balance") or 0) < 0]
+    for account, posts in f.postings_by_account.items():
+        balance = f.initial.get(account, 0)
+        for post in posts:
+            balance += int(post["delta"])
+            if balance < 0:
+                offenders.append(
+                    {
+                        "index": None,
+                        "account": account,
+                        "balance": balance,
+                        "seq": post["seq"],
+                        "replay": True,
+                    }
+                )
+                break
+    return Result.from_offenders(
+        "no_negative_balances",
+        "invariant",
+        offenders,
+        "no negative balance",
+        "{n} negative balance(s)",
+        "balance",
+        no_negative_balances.__doc__ or "",
+        len(f.postings_by_account) + len(reads),
+    )
