@@ -1,0 +1,294 @@
+"""Judge v2 on hand-built histories: for each bug class, a history the first judge called VALID that the
+new one fails with the right check, next to its correct twin that passes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.unit.builders import MS, Book, scenario
+from walletchaos import judge
+from walletchaos.judge.model import Result
+
+
+def verdict(book: Book, audit: dict[str, Any] | None = None, **scn: Any) -> judge.Verdict:
+    return judge.check(scenario(**scn), book.records(), audit if audit is not None else book.audit())
+
+
+def result(v: judge.Verdict, name: str) -> Result:
+    return next(r for r in v.results if r.name == name)
+
+
+def uuid_book() -> Book:
+    """Accounts and transfers with UUID ids, as a wallet written elsewhere has them."""
+    a, b, m = (str(uuid.UUID(int=i)) for i in (1, 2, 3))
+    book = Book({a: 1_000, b: 1_000, m: 0})
+    book.tid = iter(str(uuid.UUID(int=100 + i)) for i in range(10_000))  # type: ignore[assignment]
+    book.transfer("k1", a, m, 100)
+    book.transfer("k2", b, m, 50)
+    book.transfer("k3", a, b, 10, kind="fail", status=422)
+    book.transfer("k4", b, a, 5, kind="info", status=0, applied=True)
+    book.read(a)
+    return book
+
+
+def test_uuid_ids_judge_valid_and_catch_a_double_apply() -> None:
+    v = verdict(uuid_book())
+    assert v.valid is True, [(r.name, r.summary) for r in v.results if r.valid is not True and r.counted]
+    book = uuid_book()
+    a, m = next(iter(book.balances)), list(book.balances)[2]
+    book.transfer("dup", a, m, 9, kind="info", status=0, applied=True)
+    book.transfer("dup", a, m, 9)
+    v = verdict(book)
+    assert result(v, "exactly_once").valid is False and v.valid is False
+
+
+def test_an_unknown_transfer_applied_with_another_amount_is_caught() -> None:
+    book = uuid_book()
+    a, b = list(book.balances)[:2]
+    book.transfer("odd", a, b, 70, kind="info", status=0, applied=False)
+    book.post("odd", a, b, 700)  # the wallet applied 700 for a request of 70
+    r = result(verdict(book), "applied_as_requested")
+    assert r.valid is False and r.first and r.first["key"] == "odd"
+    twin = uuid_book()
+    twin.transfer("odd", a, b, 70, kind="info", status=0, applied=True)
+    assert result(verdict(twin), "applied_as_requested").valid is True
+
+
+def test_an_unknown_transfer_applied_to_another_payee_is_caught() -> None:
+    book = uuid_book()
+    a, b, m = list(book.balances)
+    book.transfer("moved", a, b, 70, kind="info", status=0, applied=False)
+    book.post("moved", a, m, 70)
+    assert result(verdict(book), "applied_as_requested").valid is False
+
+
+def test_a_double_apply_under_one_transfer_id_is_caught() -> None:
+    book = uuid_book()
+    a, b = list(book.balances)[:2]
+    book.transfer("twice", a, b, 30, kind="info", status=0, applied=False)
+    book.post("twice", a, b, 30, transfer="T-1")
+    book.post("twice", a, b, 30, transfer="T-1")  # four postings under one id
+    v = verdict(book)
+    assert result(v, "applied_as_requested").valid is False
+    assert result(v, "exactly_once").valid is True  # one transfer id: the old check could not see it
+
+
+def _done(book: Book, key: str) -> dict[str, Any]:
+    invoke = next(r for r in book.history if r["type"] == "invoke" and r["value"].get("key") == key)
+    return next(
+        r
+        for r in book.history
+        if r["type"] != "invoke" and r["op"] == invoke["op"] and r["process"] == invoke["process"]
+    )
+
+
+def test_a_201_whose_id_is_not_the_ledgers_transfer_is_caught() -> None:
+    book = uuid_book()
+    _done(book, "k1")["value"]["id"] = "someone-else"
+    r = result(verdict(book), "answers_match_ledger")
+    assert r.valid is False and r.first and r.first["problem"].startswith("201 id")
+
+
+def test_a_201_body_that_differs_from_the_request_is_caught() -> None:
+    book = uuid_book()
+    _done(book, "k2")["value"]["response"]["amount"] = 5_000
+    assert result(verdict(book), "answers_match_ledger").valid is False
+
+
+def test_replays_must_answer_the_same_transfer() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    book.transfer("again", a, m, 3)
+    book.transfer("again", a, m, 3, replay=True)
+    assert result(verdict(book), "answers_match_ledger").valid is True
+    _done(book, "again")  # the first call; now make the replay answer another id
+    replay = [r for r in book.history if r["type"] == "ok" and r.get("value", {}).get("id") is not None][-1]
+    replay["value"]["id"] = "other"
+    assert result(verdict(book), "answers_match_ledger").valid is False
+
+
+def test_an_acknowledged_key_later_refused_is_caught_but_after_unknowns_only_ambiguous() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    book.transfer("acked", a, m, 3)
+    book.transfer("acked", a, m, 3, kind="fail", status=409)
+    r = result(verdict(book), "answers_match_ledger")
+    assert r.valid is False and r.first and r.first["problem"] == "acknowledged key later refused"
+    twin = uuid_book()
+    twin.transfer("maybe", a, m, 3, kind="info", status=0, applied=False)
+    twin.transfer("maybe", a, m, 3, kind="fail", status=422)
+    r = result(verdict(twin), "answers_match_ledger")
+    assert r.valid is True and r.details["ambiguous"] == 1
+
+
+def test_a_by_key_answer_that_differs_from_the_request_is_caught() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    book.transfer("lost", a, m, 8, kind="info", status=0, applied=True)
+    tid = book.applied["lost"]
+    good = {"id": tid, "from": a, "to": m, "amount": 8}
+    assert result(verdict(book, book.audit(resolutions={"lost": good})), "answers_match_ledger").valid
+    bad = {**good, "amount": 80}
+    v = verdict(book, book.audit(resolutions={"lost": bad}))
+    assert result(v, "answers_match_ledger").valid is False
+
+
+def test_an_audit_that_moved_between_ledger_reads_is_unknown_not_invalid() -> None:
+    book = uuid_book()
+    v = verdict(book, book.audit(ledger_stable=False, ledger_unstable_reason="late commit"))
+    r = result(v, "audit_consistent")
+    assert r.valid is None and "late commit" in r.summary and v.valid is None
+
+
+def test_a_snapshot_whose_total_is_not_its_sum_or_misses_an_account_is_caught() -> None:
+    book = uuid_book()
+    audit = book.audit()
+    audit["snapshot"]["total"] += 1
+    assert result(verdict(book, audit), "audit_consistent").valid is False
+    audit = book.audit()
+    audit["snapshot"]["accounts"] = audit["snapshot"]["accounts"][1:]
+    r = result(verdict(book, audit), "audit_consistent")
+    assert r.valid is False and any("missing_accounts" in o for o in r.details["offenders"])
+
+
+def _snapshot_op(book: Book, balances: dict[Any, int], total: int | None = None) -> None:
+    t = book.tick()
+    value = {"total": sum(balances.values()) if total is None else total, "sum": sum(balances.values())}
+    value["balances"] = {str(a): b for a, b in balances.items()}
+    book.history.append(
+        {"process": "auditor", "op": 0, "type": "invoke", "f": "snapshot", "time": t, "value": {}}
+    )
+    book.history.append(
+        {"process": "auditor", "op": 0, "type": "ok", "f": "snapshot", "time": t + MS, "value": value}
+    )
+
+
+def test_a_stale_snapshot_total_during_the_load_is_caught() -> None:
+    book = uuid_book()
+    _snapshot_op(book, dict(book.balances))
+    assert result(verdict(book), "audit_consistent").valid is True
+    stale = uuid_book()
+    a = next(iter(stale.balances))
+    _snapshot_op(stale, {**stale.balances, a: stale.balances[a] + 100})  # money appears mid-run
+    r = result(verdict(stale), "audit_consistent")
+    assert r.valid is False and r.first and r.first["snapshot"] == "during load"
+
+
+def test_an_audit_that_lies_consistently_is_caught_by_what_owners_see() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    book.transfer("hidden", a, m, 40, applied=False)  # acknowledged, then silently dropped...
+    audit = book.audit()  # ...and the audit agrees with itself (ledger, snapshot, total)
+    audit["owner_reads"][a] = {"balance": book.balances[a] - 40}  # but the owner saw the debit
+    v = verdict(book, audit)
+    assert result(v, "users_see_audit").valid is False
+    assert result(v, "conservation").valid is True and result(v, "balances_match_ledger").valid is True
+
+
+def test_a_transient_overdraft_in_ledger_order_is_caught() -> None:
+    book = Book({1: 10, 2: 0, 3: 0})
+    book.transfer("over", 1, 2, 50)  # 10 - 50 = -40 for a moment
+    book.transfer("topup", 3, 1, 0)
+    book.post("fill", 2, 1, 40)  # made whole later; the final snapshot looks fine
+    book.transfer("fill", 2, 1, 40, applied=False, replay=True)
+    v = verdict(book)
+    r = result(v, "no_negative_balances")
+    assert r.valid is False and r.first and r.first.get("replay") is True
+    twin = Book({1: 100, 2: 0, 3: 0})
+    twin.transfer("fine", 1, 2, 50)
+    assert result(verdict(twin), "no_negative_balances").valid is True
+
+
+def test_an_unknown_legitimate_login_may_have_reset_the_count() -> None:
+    book = uuid_book()
+    a = next(iter(book.balances))
+    book.login(a, 0, legit=True)  # type: ignore[arg-type]
+    book.history[-1]["type"] = "info"  # 500 commit_unknown: it may have reset the count at any time
+    for _ in range(5):
+        book.login(a, 401)  # type: ignore[arg-type]
+    book.login(a, 201, legit=True)  # type: ignore[arg-type]
+    assert result(verdict(book, wallet={"settings": {"lockout_duration_s": 3}}), "lockout").valid is True
+
+
+def test_a_423_without_failures_and_a_lock_that_outlives_its_duration_are_caught() -> None:
+    book = uuid_book()
+    a = next(iter(book.balances))
+    book.login(a, 423, legit=True, retry_after=3)  # type: ignore[arg-type]
+    r = result(verdict(book, wallet={"settings": {"lockout_duration_s": 3}}), "lockout")
+    assert r.valid is False and r.first and r.first["problem"] == "423 with no failed login before it"
+    stuck = uuid_book()
+    for _ in range(5):
+        stuck.login(a, 401)  # type: ignore[arg-type]
+    stuck.login(a, 423, legit=True, retry_after=3)  # type: ignore[arg-type]
+    assert result(verdict(stuck, wallet={"settings": {"lockout_duration_s": 3}}), "lockout").valid is True
+    stuck.tick(10_000)
+    stuck.login(a, 423, legit=True, retry_after=3)  # type: ignore[arg-type]
+    r = result(verdict(stuck, wallet={"settings": {"lockout_duration_s": 3}}), "lockout")
+    assert r.valid is False and r.last and r.last["problem"] == "lock outlived its duration"
+
+
+def test_a_401_to_a_users_own_session_counts_as_unavailable() -> None:
+    book = uuid_book()
+    a = next(iter(book.balances))
+    for _ in range(10):
+        book._op(1, "balance", {"account": a, "as": a}, "fail", 401)
+    v = verdict(book, slo={"error_rate": 0.05})
+    assert result(v, "slo: error rate").valid is False
+
+
+def test_a_check_nothing_exercised_is_never_a_confident_pass() -> None:
+    book = uuid_book()  # no login at all
+    v = verdict(book)
+    r = result(v, "lockout")
+    assert r.valid is None and r.word == "not exercised" and not r.counted and v.valid is True
+    v = verdict(book, invariants=["conservation", "lockout"])  # asked for by name: unknown
+    assert result(v, "lockout").counted and v.valid is None
+
+
+def _fault_book(during: str) -> Book:
+    book = Book({1: 10_000, 2: 0})
+    for i in range(50):
+        book.transfer(f"before{i}", 1, 2, 1, duration_ms=5)
+    start = book.clock // MS
+    step_ms = (2_000 if during == "hang" else 5) + 10  # each op: the builder's 10 ms tick + its duration
+    book.fault("network.latency", "db", start, start + 50 * step_ms + 10)
+    for i in range(50):
+        if during == "hang":
+            book.transfer(f"in{i}", 1, 2, 1, kind="info", status=0, duration_ms=2_000)
+        elif during == "fast503":
+            book.transfer(f"in{i}", 1, 2, 1, kind="fail", status=503, duration_ms=5)
+        else:
+            book.transfer(f"in{i}", 1, 2, 1, duration_ms=5)
+    for i in range(200):
+        book.transfer(f"after{i}", 1, 2, 1, duration_ms=5)
+    return book
+
+
+def test_a_fault_with_no_observed_effect_is_inconclusive() -> None:
+    v = verdict(_fault_book("nothing"))
+    r = result(v, "recovery: network.latency on db")
+    assert r.valid is None and r.summary.startswith("inconclusive") and v.exit_code == 2
+    assert result(verdict(_fault_book("fast503")), "recovery: network.latency on db").valid is True
+
+
+def test_a_wallet_that_hangs_while_its_database_is_gone_fails_fast_check() -> None:
+    r = result(verdict(_fault_book("hang")), "fail fast: network.latency on db")
+    assert r.valid is False and r.details["unknown"] == 50
+    assert result(verdict(_fault_book("fast503")), "fail fast: network.latency on db").valid is True
+
+
+def test_a_failed_rollout_is_a_violation() -> None:
+    book = _fault_book("fast503")
+    apply_done = next(r for r in book.history if r["process"] == "nemesis" and r["type"] == "ok")
+    apply_done["value"] = {
+        **apply_done["value"],
+        "fault": "deploy",
+        "result": {"rolled_out": [], "failed": [{"replica": "wallet0", "error": "exited"}]},
+    }
+    for r in book.history:
+        if r["process"] == "nemesis":
+            r["value"] = {**r["value"], "fault": "deploy", "target": "wallet"}
+    v = verdict(book)
+    r = result(v, "deploy rollout: deploy on wallet")
+    assert r.valid is False and r.first and r.first["replica"] == "wallet0" and v.valid is False
