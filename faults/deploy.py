@@ -31,9 +31,9 @@ class DeployFault(Fault):
             problems.append(("params", "defects: a non-empty list of defect names"))
         else:
             problems += [
-                ("params", f"unknown defect '{d}' (known: {', '.join(sorted(CATALOG))})")
+                ("params", f"unknown defect {d!r} (known: {', '.join(sorted(CATALOG))})")
                 for d in defects
-                if d not in CATALOG
+                if not isinstance(d, str) or d not in CATALOG
             ]
         rate = params.get("rollback_on_error_rate")
         if rate is not None and not (isinstance(rate, int | float) and 0 < rate <= 1):

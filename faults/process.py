@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from walletchaos.errors import InfraError
 
-from .base import Fault
+from .base import Fault, Problems
 
 
 class ProcessFault(Fault):
@@ -21,6 +21,10 @@ class ProcessFault(Fault):
     }
     targets = ("postgres", "wallet")
     color = "#e15759"
+
+    @classmethod
+    def check_params(cls, kind: str, params: dict[str, Any]) -> Problems:
+        return [("params", f"process.{kind} takes no parameters; got '{k}'") for k in params]
 
     def apply(self) -> dict[str, Any]:
         done = {}

@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
-from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, ScenarioError, WalletchaosError
+from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, EXIT_UNKNOWN, ScenarioError, WalletchaosError
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,13 +27,13 @@ def _guard(fn: Callable[..., int]) -> Callable[..., None]:
             code = fn(*args, **kwargs)
         except ScenarioError as exc:
             for problem in exc.problems:
-                err_console.print(f"[red]error[/]: {problem}", markup=True, soft_wrap=True)
+                err_console.print(Text.assemble(("error", "red"), ": ", problem), soft_wrap=True)
             code = EXIT_BAD_INPUT
         except WalletchaosError as exc:
-            err_console.print(f"[red]harness error[/]: {exc}", soft_wrap=True)
+            err_console.print(Text.assemble(("harness error", "red"), ": ", str(exc)), soft_wrap=True)
             code = exc.exit_code
         except Exception:
-            err_console.print(f"[red]harness error[/]:\n{traceback.format_exc()}", soft_wrap=True)
+            err_console.print(Text.assemble(("harness error", "red"), ":\n", traceback.format_exc()))
             code = EXIT_HARNESS
         sys.exit(code)
 
@@ -40,7 +41,22 @@ def _guard(fn: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Cli(click.Group):
+    """Usage errors (a bad flag, a missing argument) exit 254 like any bad input; 2 means unknown."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_BAD_INPUT)
+        except click.Abort:
+            err_console.print("aborted")
+            sys.exit(EXIT_UNKNOWN)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="walletchaos")
 def main() -> None:
     """Chaos and load-testing harness for digital wallets.
@@ -81,9 +97,12 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int
     outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console))
     if outcome.verdict is not None:
         terminal.show(console, outcome.verdict, f"{model.name} (seed {model.seed if seed is None else seed})")
-    console.print(f"run directory: [bold]{outcome.run_dir}[/]  (report: {outcome.run_dir / 'report.html'})")
+    console.print(
+        Text.assemble("run directory: ", (str(outcome.run_dir), "bold"), f"  (report: {outcome.report})"),
+        soft_wrap=True,
+    )
     if outcome.exit_code != 0:
-        console.print(f"re-run with: [bold]{outcome.rerun}[/]")
+        console.print(Text.assemble("re-run with: ", (outcome.rerun, "bold")), soft_wrap=True)
     return outcome.exit_code
 
 
@@ -98,7 +117,7 @@ def validate(scenarios: tuple[Path, ...]) -> int:
     for path in scenarios:
         try:
             load_scenario(path)
-            console.print(f"[green]ok[/] {path}")
+            console.print(Text.assemble(("ok", "green"), f" {path}"))
         except ScenarioError as exc:
             problems += exc.problems
     if problems:
@@ -214,7 +233,7 @@ def list_faults() -> int:
     for family, cls in sorted(registry.families().items()):
         targets = ", ".join(t if t in ("db", "postgres") else f"{t}, {t}[i]" for t in cls.targets)
         for kind, doc in cls.kinds.items():
-            table.add_row(family if kind == family else f"{family}.{kind}", targets, doc)
+            table.add_row(Text(family if kind == family else f"{family}.{kind}"), Text(targets), Text(doc))
     console.print(table)
     return 0
 

@@ -86,8 +86,12 @@ class LiveView:
         if t - self._last_plain >= 5:
             self._last_plain = t
             s = self.state.stats
+            faults = ", ".join(self.state.active.values()) or "none"
             self.console.print(
-                f"[{t:5.1f}s] phase={s.get('phase')} users={s.get('users')} completed={s.get('completed')} "
-                f"err={s.get('error_rate', 0):.1%} p99={_ms(s.get('p99_ms'))} "
-                f"faults={list(self.state.active.values())}"
+                Text(
+                    f"[{t:5.1f}s] phase={s.get('phase') or '-'} users={s.get('users', 0)} "
+                    f"completed={s.get('completed', 0)} err={s.get('error_rate', 0):.1%} "
+                    f"p99={_ms(s.get('p99_ms'))} faults: {faults}"
+                ),
+                soft_wrap=True,
             )

@@ -8,6 +8,7 @@ the fault registry in the same pass, so a user fixes a file in one round.
 from __future__ import annotations
 
 import difflib
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +21,115 @@ from .scenario import Scenario
 Loc = tuple[str | int, ...]
 
 
-def _construct(node: yaml.Node, path: Loc, marks: dict[Loc, yaml.Mark]) -> Any:
-    marks[path] = node.start_mark
-    if isinstance(node, yaml.MappingNode):
+MAX_BYTES = 1 << 20
+"""A scenario file is small; anything bigger is refused before parsing."""
+MAX_NODES = 100_000
+"""Nodes after alias expansion: a "billion laughs" file is refused instead of expanded."""
+MAX_DEPTH = 40
+
+
+class _Refused(Exception):
+    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
+        super().__init__(message)
+        self.mark, self.message = mark, message
+
+
+class _Builder:
+    """Turns PyYAML's node tree into plain data, recording each value's position, and refusing what a
+    scenario never needs: keys that are not plain scalars, duplicate keys, deep nesting, alias bombs."""
+
+    def __init__(self) -> None:
+        self.marks: dict[Loc, yaml.Mark] = {}
+        self.nodes = 0
+        self.scalars = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: Loc) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Refused(node.start_mark, f"more than {MAX_NODES} values (after alias expansion)")
+        if len(path) > MAX_DEPTH:
+            raise _Refused(node.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+        self.marks[path] = node.start_mark
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. ``!!int abc``
+            raise _Refused(node.start_mark, f"cannot read {node.value!r} as {node.tag}: {exc}") from None
+
+    def _mapping(self, node: yaml.MappingNode, path: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
-            marks[(*path, key, "__key__")] = key_node.start_mark
-            out[key] = _construct(value_node, (*path, key), marks)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused(key_node.start_mark, "a key must be a plain name, not a list or mapping")
+            key = self._scalar(key_node)
+            if not isinstance(key, str | int):
+                raise _Refused(key_node.start_mark, f"a key must be a plain name; got {key!r}")
+            if key in out:
+                raise _Refused(key_node.start_mark, f"duplicate key '{key}'")
+            self.marks[(*path, key, "__key__")] = key_node.start_mark
+            out[key] = self.build(value_node, (*path, key))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), marks) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node, deep=True)
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, yaml.Mark]]:
+    """YAML text -> (data, positions); every problem is a ScenarioError located at file:line:col."""
+    builder = _Builder()
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return (builder.build(root, ()) if root is not None else None), builder.marks
+    except _Refused as exc:
+        raise ScenarioError([f"{_at(source, exc.mark)}: {exc.message}"]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ScenarioError([f"{where}: invalid YAML: {exc.problem}"]) from None
-    marks: dict[Loc, yaml.Mark] = {}
-    return (_construct(root, (), marks) if root is not None else None), marks
+        mark = exc.problem_mark or exc.context_mark
+        raise ScenarioError([f"{_at(source, mark)}: invalid YAML: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:  # ReaderError: control characters and the like
+        where = f"{source}:1:1"
+        if isinstance(exc, yaml.reader.ReaderError):
+            line = text.count("\n", 0, exc.position) + 1
+            col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+            where = f"{source}:{line}:{col}"
+        raise ScenarioError([f"{where}: invalid YAML: {_oneline(str(exc))}"]) from None
+    except RecursionError:
+        raise ScenarioError([f"{source}:1:1: nested too deeply to read"]) from None
+
+
+def _at(source: str, mark: yaml.Mark | None) -> str:
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else f"{source}:1:1"
+
+
+def _oneline(text: str) -> str:
+    return " ".join(text.split())
+
+
+def read_text(path: Path, source: str) -> str:
+    """A regular file of at most MAX_BYTES of UTF-8 text; FIFOs, directories and devices are refused
+    without being opened for reading (a FIFO would block)."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ScenarioError([f"{source}: cannot read: {exc.strerror}"]) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ScenarioError([f"{source}: not a regular file"])
+    if info.st_size > MAX_BYTES:
+        raise ScenarioError([f"{source}: {info.st_size} bytes; a scenario file is at most {MAX_BYTES}"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([f"{source}: cannot read: {exc.strerror}"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ScenarioError(
+            [f"{source}:{line}:{col}: not UTF-8 text (byte {data[exc.start]:#04x})"]
+        ) from None
 
 
 def _where(source: str, marks: dict[Loc, yaml.Mark], loc: Loc, key: bool = False) -> str:
@@ -105,11 +192,7 @@ def _clean_loc(err: dict[str, Any]) -> Loc:
 def load_scenario(path: str | Path) -> Scenario:
     """Read, parse and validate; raises ScenarioError listing every problem (exit 254)."""
     source = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ScenarioError([f"{source}: cannot read: {exc.strerror}"]) from None
-    data, marks = parse_yaml(text, source)
+    data, marks = parse_yaml(read_text(Path(path), source), source)
     if not isinstance(data, dict):
         raise ScenarioError(
             [f"{source}:1:1: expected a mapping of scenario fields (name, load, faults, ...)"]
@@ -125,11 +208,16 @@ def load_scenario(path: str | Path) -> Scenario:
             problems.append(f"{where}: {_dotted(loc)}: {_message(dict(err))}")
     from faults import registry  # late: faults import the stack adapters
 
-    for i, fault in enumerate(data.get("faults") or []):
+    faults = data.get("faults")
+    for i, fault in enumerate(faults if isinstance(faults, list) else []):
         if isinstance(fault, dict):
             for field, msg in registry.check_spec(fault):
                 loc = ("faults", i, field)
                 problems.append(f"{_where(source, marks, loc)}: {_dotted(loc)}: {msg}")
+    for loc, msg in scenario.problems() if scenario is not None else []:
+        problems.append(
+            f"{_where(source, marks, loc, key=loc[:2] == ('wallet', 'settings'))}: {_dotted(loc)}: {msg}"
+        )
     if problems:
         raise ScenarioError(sorted(set(problems), key=_line_order))
     assert scenario is not None

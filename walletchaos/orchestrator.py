@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from . import history, judge, store
 from .auditing import Credential, SnapshotTaker, final_audit
@@ -50,6 +51,12 @@ class RunOutcome:
     exit_code: int
     verdict: judge.Verdict | None
     rerun: str
+
+    @property
+    def report(self) -> str:
+        """The report's path, or why there is none (never a path to a file that was not written)."""
+        path = self.run_dir / "report.html"
+        return str(path) if path.is_file() else "no report: the run was not judged"
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -105,8 +112,12 @@ class Run:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             self.console.print(
-                f"[bold]walletchaos[/] {self.scenario.name}  seed={self.plan.seed}  "
-                f"runtime={self.runtime}  run dir: {self.run_dir}"
+                Text.assemble(
+                    ("walletchaos", "bold"),
+                    f" {self.scenario.name}  seed={self.plan.seed}  runtime={self.runtime}  "
+                    f"run dir: {self.run_dir}",
+                ),
+                soft_wrap=True,
             )
             with self.console.status("starting PostgreSQL, Toxiproxy and wallet replicas..."):
                 stack.start()

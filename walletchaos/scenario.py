@@ -5,13 +5,15 @@ See scenarios/README.md for the format with examples. Every span is seconds afte
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from .durations import parse_span
 
 Span = Annotated[float, BeforeValidator(parse_span)]
+INT64 = 2**63 - 1
 
 
 class Model(BaseModel):
@@ -29,8 +31,8 @@ class WalletConfig(Model):
 class Accounts(Model):
     users: int = Field(100, ge=2, le=100_000)
     merchants: int = Field(5, ge=1, le=1_000)
-    user_balance: int = Field(100_000, ge=0)
-    merchant_balance: int = Field(0, ge=0)
+    user_balance: int = Field(100_000, ge=0, le=INT64)
+    merchant_balance: int = Field(0, ge=0, le=INT64)
     attack_targets: int = Field(2, ge=0, le=100)
     hot_merchant_share: float = Field(0.5, ge=0, le=1)
     """Share of payments that go to merchant 0 (a hot merchant at a promotion)."""
@@ -77,8 +79,8 @@ class Load(Model):
     @field_validator("amount")
     @classmethod
     def _amount_range(cls, amount: tuple[int, int]) -> tuple[int, int]:
-        if not 0 < amount[0] <= amount[1]:
-            raise ValueError("expected [min, max] with 0 < min <= max")
+        if not 0 < amount[0] <= amount[1] <= INT64:
+            raise ValueError("expected [min, max] with 0 < min <= max <= 2^63-1")
         return amount
 
     @property
@@ -160,16 +162,65 @@ class Scenario(Model):
     slo: Slo = Slo()
     abort_if: AbortIf | None = None
 
-    @model_validator(mode="after")
-    def _faults_inside_load(self) -> Scenario:
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """What a valid model can still get wrong as a whole, each at its field: faults outside the load,
+        reversed ranges, targets the stack will not have, defects and settings the wallet does not know,
+        totals beyond int64. The loader reports these with file:line:col like any other problem."""
+        out = [*self._fault_problems(), *self._wallet_problems()]
+        a = self.accounts
+        total = (a.users + a.attack_targets) * a.user_balance + a.merchants * a.merchant_balance
+        if total > INT64:
+            out.append((("accounts",), f"initial balances sum to {total}, beyond a 64-bit integer"))
+        return out
+
+    def _fault_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        from .stack.base import split_target
+
+        out: list[tuple[tuple[str | int, ...], str]] = []
         total = self.load.duration
         for i, f in enumerate(self.faults):
+            if isinstance(f.at, tuple) and f.at[0] > f.at[1]:
+                out.append((("faults", i, "at"), f"range [{f.at[0]:g}s, {f.at[1]:g}s] is reversed"))
             start = f.at[1] if isinstance(f.at, tuple) else f.at
             if start >= total:
-                raise ValueError(
-                    f"faults[{i}].at: starts at {start:g}s but the load shape ends at {total:g}s"
+                out.append(
+                    (("faults", i, "at"), f"starts at {start:g}s but the load shape ends at {total:g}s")
                 )
-        return self
+            try:
+                base, index = split_target(f.target)
+            except ValueError:
+                continue  # the fault registry reports malformed targets
+            if index is not None and base in ("db", "postgres"):
+                out.append((("faults", i, "target"), f"'{base}' has no replicas: write '{base}'"))
+            elif index is not None and index >= self.wallet.replicas:
+                out.append(
+                    (
+                        ("faults", i, "target"),
+                        f"'{f.target}' but wallet.replicas is {self.wallet.replicas} "
+                        f"(valid: 0..{self.wallet.replicas - 1})",
+                    )
+                )
+        return out
+
+    def _wallet_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        from reference_wallet.config import Settings
+        from reference_wallet.defects import CATALOG
+
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        for j, name in enumerate(self.wallet.defects):
+            if name not in CATALOG:
+                out.append(
+                    (("wallet", "defects", j), f"unknown defect '{name}' (known: {', '.join(CATALOG)})")
+                )
+        known = sorted(
+            set(Settings.__dataclass_fields__) - {"database_url", "admin_token", "defects", "extra"}
+        )
+        for name in self.wallet.settings:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                out.append((("wallet", "settings", name), f"unknown wallet setting '{name}'{hint}"))
+        return out
 
     def checked_invariants(self) -> tuple[str, ...]:
         return INVARIANTS if self.invariants == "all" else tuple(self.invariants)
