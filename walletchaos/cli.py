@@ -32,6 +32,9 @@ def _guard(fn: Callable[..., int]) -> Callable[..., None]:
         except WalletchaosError as exc:
             err_console.print(Text.assemble(("harness error", "red"), ": ", str(exc)), soft_wrap=True)
             code = exc.exit_code
+        except KeyboardInterrupt:
+            err_console.print(Text("interrupted", style="yellow"))
+            code = EXIT_UNKNOWN
         except Exception:
             err_console.print(Text.assemble(("harness error", "red"), ":\n", traceback.format_exc()))
             code = EXIT_HARNESS

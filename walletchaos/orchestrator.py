@@ -32,6 +32,7 @@ from .plan import Plan, make_plan
 from .scenario import Scenario
 from .stack.base import Stack
 from .stack.local import LocalStack
+from .teardown import Teardown
 
 CURRENCY = "CNY"
 
@@ -86,6 +87,7 @@ class Run:
         self.state = LiveState(self.plan.duration, scenario.name)
         self.load_proc: subprocess.Popen[str] | None = None
         self.interrupted = False
+        self.teardown_failures: list[str] = []
         self._bad_since: float | None = None  # when the abort_if error rate was first reached
         self.rerun = " ".join(
             [
@@ -105,39 +107,71 @@ class Run:
     # -- the whole run ---------------------------------------------------------------------------------------
     def execute(self) -> RunOutcome:
         self._write_inputs()
-        stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token)
-        nemesis = Nemesis(stack, self.plan, self.origin_ns, self.state)
+        nemesis: Nemesis | None = None
         audit: dict[str, Any] = {}
         versions: dict[str, Any] = {}
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            self.console.print(
-                Text.assemble(
-                    ("walletchaos", "bold"),
-                    f" {self.scenario.name}  seed={self.plan.seed}  runtime={self.runtime}  "
-                    f"run dir: {self.run_dir}",
-                ),
-                soft_wrap=True,
-            )
-            with self.console.status("starting PostgreSQL, Toxiproxy and wallet replicas..."):
-                stack.start()
-            versions = stack.versions()
-            accounts = self._setup_accounts(stack.admin_url)
-            self._drive(stack, nemesis, accounts)
-        except KeyboardInterrupt:
-            self.interrupted = True
-            self.console.print("[yellow]interrupted: healing faults and stopping everything[/]")
-        finally:
-            self._stop_load()
-            nemesis.heal_all()
-            with contextlib.suppress(Exception):
-                stack.toxiproxy.reset()  # safety net: every proxy up, no toxic left
-            if not self.interrupted:
+            with Teardown(self._say) as undo:
+                stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token)
+                undo.push("stop the stack", self._close_stack(stack), timeout_s=180)
+                nemesis = Nemesis(stack, self.plan, self.origin_ns, self.state)
+                undo.push("heal every fault", nemesis.heal_all, timeout_s=120)
+                undo.push("stop the load", self._stop_load)
+                self._say_start()
+                self._phase("start")
+                with self.console.status("starting PostgreSQL, Toxiproxy and wallet replicas..."):
+                    stack.start()
+                versions = stack.versions()
+                self._phase("accounts")
+                accounts = self._setup_accounts(stack.admin_url)
+                self._phase("load")
+                self._drive(stack, nemesis, accounts)
+                self._phase("heal")
+                self._quiesce(stack, nemesis)
+                self._phase("audit")
                 with contextlib.suppress(InfraError):
                     audit = self._audit(stack.admin_url)
-            stack.close()
+        except KeyboardInterrupt:
+            self.interrupted = True
+        try:
+            return self._finish(nemesis, audit, versions)
+        finally:
             signal.signal(signal.SIGTERM, previous)
-        return self._finish(nemesis, audit, versions)
+
+    def _phase(self, name: str) -> None:
+        """Write the run's current phase to ``RUN_DIR/phase`` (for people and tests watching a run). The
+        test hook ``WALLETCHAOS_PAUSE_AT=<phase>`` holds the run there for up to 60 s, so a test can
+        interrupt it at that exact phase; nothing else reads it."""
+        (self.run_dir / "phase").write_text(name + "\n")
+        if os.environ.get("WALLETCHAOS_PAUSE_AT") == name:
+            time.sleep(60)
+
+    def _say(self, message: str) -> None:
+        self.console.print(Text(message, style="yellow"))
+
+    def _say_start(self) -> None:
+        self.console.print(
+            Text.assemble(
+                ("walletchaos", "bold"),
+                f" {self.scenario.name}  seed={self.plan.seed}  runtime={self.runtime}  "
+                f"run dir: {self.run_dir}",
+            ),
+            soft_wrap=True,
+        )
+
+    def _close_stack(self, stack: Stack) -> Any:
+        def close() -> None:
+            self.teardown_failures += stack.close()
+
+        return close
+
+    def _quiesce(self, stack: Stack, nemesis: Nemesis) -> None:
+        """Before the audit: the load stopped, every fault healed, no toxic left (a safety net)."""
+        self._stop_load()
+        nemesis.heal_all()
+        with contextlib.suppress(Exception):
+            stack.toxiproxy.reset()
 
     def _write_inputs(self) -> None:
         (self.run_dir / "logs").mkdir(exist_ok=True)
@@ -308,23 +342,42 @@ class Run:
                 by_key.setdefault(c.key, set()).add(c.type)
         return sorted(k for k, types in by_key.items() if "ok" not in types and "info" in types)
 
-    def _finish(self, nemesis: Nemesis, audit: dict[str, Any], versions: dict[str, Any]) -> RunOutcome:
+    def _finish(self, nemesis: Nemesis | None, audit: dict[str, Any], versions: dict[str, Any]) -> RunOutcome:
         client_path = self.run_dir / "client-history.jsonl"
         client = list(history.read(client_path)) if client_path.exists() else []
         if self.snapshots is not None:
             self.snapshots.stop()
         taken = self.snapshots.records if self.snapshots else []
-        merged = history.merge(self.records, nemesis.records, taken, client)
+        merged = history.merge(self.records, nemesis.records if nemesis else [], taken, client)
         history.write(self.run_dir / "history.jsonl", merged)
         client_path.unlink(missing_ok=True)
         (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords
         store.write_json(self.run_dir / "audit.json", audit)
         verdict = None
-        exit_code = EXIT_UNKNOWN
-        if audit and not self.interrupted:
-            verdict = judge.check(self.scenario, merged, audit)
-            exit_code = verdict.exit_code
-        meta = {
+        try:
+            if audit and not self.interrupted:
+                self._phase("judge")
+                verdict = judge.check(self.scenario, merged, audit)
+                meta = self._meta(verdict.exit_code, versions)
+                from reports import render_all
+
+                self._phase("report")
+                render_all(store.StoredRun(self.run_dir, self.scenario, merged, audit, meta), verdict)
+        except KeyboardInterrupt:
+            self.interrupted, verdict = True, None
+            for name in ("verdict.json", "junit.xml", "summary.md", "report.html"):
+                (self.run_dir / name).unlink(missing_ok=True)  # no half-written report left behind
+        exit_code = EXIT_UNKNOWN if verdict is None or self.teardown_failures else verdict.exit_code
+        store.write_json(self.run_dir / "run.json", self._meta(exit_code, versions))
+        (self.run_dir / "phase").write_text("done\n")
+        if self.interrupted:
+            self._say("interrupted: every fault healed and everything stopped; the run was not judged")
+        for failure in self.teardown_failures:
+            self._say(f"teardown: {failure}")
+        return RunOutcome(self.run_dir, exit_code, None if self.interrupted else verdict, self.rerun)
+
+    def _meta(self, exit_code: int, versions: dict[str, Any]) -> dict[str, Any]:
+        return {
             "scenario": self.scenario.name,
             "scenario_path": str(self.opts.scenario_path),
             "seed": self.plan.seed,
@@ -332,15 +385,10 @@ class Run:
             "versions": versions,
             "rerun": self.rerun,
             "interrupted": self.interrupted,
+            "teardown_failures": self.teardown_failures,
             "exit_code": exit_code,
             "python": sys.version.split()[0],
         }
-        store.write_json(self.run_dir / "run.json", meta)
-        if verdict is not None:
-            from reports import render_all
-
-            render_all(store.StoredRun(self.run_dir, self.scenario, merged, audit, meta), verdict)
-        return RunOutcome(self.run_dir, exit_code, verdict, self.rerun)
 
 
 def run(scenario: Scenario, opts: RunOptions) -> RunOutcome:

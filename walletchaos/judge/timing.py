@@ -8,6 +8,7 @@ from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
 from ..history import Call
+from ..stack.base import split_target
 from .facts import AVAILABILITY_FS, Facts, FaultWindow, unavailable
 from .model import Result
 
@@ -52,16 +53,26 @@ def _median_latency(calls: list[Call]) -> float:
     return lat[len(lat) // 2] / 1e9 if lat else 0.0
 
 
+def on_path(calls: list[Call], target: str) -> list[Call]:
+    """The ops that travelled the faulted path: for ``ingress[i]`` / ``wallet[i]``, the ops of clients
+    pinned to replica i (``value.via``); for every other target, all ops."""
+    _, index = split_target(target)
+    if index is None:
+        return calls
+    return [c for c in calls if c.invoke.get("value", {}).get("via", index) == index]
+
+
 def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
-    """Whether the fault showed an effect in the history, and what: client ops that overlapped its window
-    were unavailable more often (+1 point and at least one), or their median latency rose to >= 1.5x the
-    median outside every fault window + 2 ms; for a deploy, the new version read back on some replica."""
+    """Whether the fault showed an effect in the history, and what: client ops on the faulted path (see
+    ``on_path``) that overlapped its window were unavailable more often (+1 point and at least one), or
+    their median latency rose to >= 1.5x the median of the path's ops outside every fault window + 2 ms;
+    for a deploy, the new version read back on some replica."""
     if w.name == "deploy" and w.applied.get("rolled_out"):
         return True, f"version read back on {', '.join(w.applied['rolled_out'])}"
-    calls = _availability_calls(f)
+    calls = on_path(_availability_calls(f), w.target)
     inside = overlapping(calls, w.begin, w.end)
     if not inside:
-        return False, "no client op ran during the fault"
+        return False, "no client op ran on the faulted path during the fault"
     spans = [(x.begin, x.end) for x in f.windows]
     outside = [c for c in calls if _outside(c, spans)]
     bad_in = sum(1 for c in inside if unavailable(c))

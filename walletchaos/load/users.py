@@ -50,7 +50,8 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
 
         def __init__(self, environment: Any) -> None:
             self.number = next(numbers)
-            self.host = config["ingress_urls"][self.number % len(config["ingress_urls"])]
+            self.via = self.number % len(config["ingress_urls"])  # the ingress link (replica) it is pinned to
+            self.host = config["ingress_urls"][self.via]
             super().__init__(environment)
             self.rng = random.Random(f"{config['seed']}:{self.number}")
             self.me = accounts["users"][self.number % len(accounts["users"])]
@@ -88,7 +89,7 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             body: Any = None,
             headers: dict[str, str] | None = None,
         ) -> tuple[str, int, dict[str, Any]]:
-            op = recorder.invoke(self.number, f, value, intended)
+            op = recorder.invoke(self.number, f, {**value, "via": self.via}, intended)
             intended_ns = recorder.now() if intended is None else intended
             with self.client.request(
                 method, path, json=body, headers=headers or {}, name=f, catch_response=True

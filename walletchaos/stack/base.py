@@ -68,7 +68,8 @@ class Stack(StackHandle, Protocol):
 
     def start(self) -> None: ...
     def versions(self) -> dict[str, str]: ...
-    def close(self) -> None: ...
+    def close(self) -> list[str]:
+        """Stop everything started (idempotent, never raises); returns the undos that failed."""
 
 
 class Targets:

@@ -217,14 +217,15 @@ class DockerStack(Targets):
             with open(self.logs / f"{role}.log", "ab") as f:
                 f.write(container.logs())
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
         if self._toxiproxy is not None:
             self._toxiproxy.close()
         if self.client is None:
-            return
+            return []
         for container in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run_id}"}):
             with contextlib.suppress(Exception):
                 container.unpause()
             self.save_logs(container)
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+        return []

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from ..scenario import Scenario
+from ..teardown import Teardown
 from .base import Replica, Service, Targets
 from .postgres import PostgresCluster
 from .proc import free_port
@@ -25,6 +26,7 @@ class LocalStack(Targets):
         self.server: ToxiproxyServer | None = None
         self.wallets: list[WalletProcess] = []
         self.ingress_urls: list[str] = []
+        self.undo = Teardown()
 
     @property
     def toxiproxy(self) -> ToxiproxyClient:
@@ -32,9 +34,13 @@ class LocalStack(Targets):
         return self.server.client
 
     def start(self) -> None:
+        """Each resource registers its undo the moment it exists (``close`` runs them in reverse)."""
         self.pg = PostgresCluster.fresh(free_port())
+        self.undo.push("delete the PostgreSQL cluster directory", self._destroy_cluster)
         self.pg.init()
+        self.undo.push("stop PostgreSQL", self.pg.stop)
         self.server = ToxiproxyServer(self.logs / "toxiproxy.log")
+        self.undo.push("stop Toxiproxy", self.server.stop)
         api = self.server.start()
         db_port = free_port()
         api.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{self.pg.port}")
@@ -49,11 +55,19 @@ class LocalStack(Targets):
                 cfg.defects,
                 {"kdf_log2_n": 10, **cfg.settings},
             )
-            wallet.start(wait_s=30, ready=True)
             self.wallets.append(wallet)
+            self.undo.push(f"stop wallet{i}", wallet.stop)  # before it starts: it may be killed while waiting
+            wallet.start(wait_s=30, ready=True)
             ingress = free_port()
             api.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{wallet.port}")
             self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
+
+    def _destroy_cluster(self) -> None:
+        assert self.pg is not None
+        with contextlib.suppress(OSError):
+            self.logs.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.pg.base / "postgres.log", self.logs / "postgres.log")
+        self.pg.destroy()
 
     def replicas(self) -> list[Replica]:
         return list(self.wallets)
@@ -68,17 +82,6 @@ class LocalStack(Targets):
             out["postgres_bin"] = str(self.pg.bindir)
         return out
 
-    def close(self) -> None:
-        for wallet in self.wallets:
-            with contextlib.suppress(Exception):
-                wallet.stop()
-        if self.server is not None:
-            with contextlib.suppress(Exception):
-                self.server.stop()
-        if self.pg is not None:
-            with contextlib.suppress(Exception):
-                self.pg.stop()
-            with contextlib.suppress(OSError):
-                self.logs.mkdir(parents=True, exist_ok=True)
-                shutil.copy(self.pg.base / "postgres.log", self.logs / "postgres.log")
-            self.pg.destroy()
+    def close(self) -> list[str]:
+        """Stop everything started, in reverse order; returns the undos that failed (never raises)."""
+        return self.undo.close()

@@ -1,0 +1,79 @@
+"""Ctrl-C / SIGTERM at every phase of a run: every fault healed, every process stopped, the cluster directory
+and load-config.json deleted, run.json says interrupted, exit 2, no traceback, no report path to a file
+that was not written. The test hook WALLETCHAOS_PAUSE_AT holds the run at the phase named."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_scenarios import leftovers
+
+TINY = """\
+name: tiny
+wallet: {replicas: 2, settings: {lockout_window_s: 30, lockout_duration_s: 3}}
+accounts: {users: 10, merchants: 2, attack_targets: 1}
+load:
+  shape: [{phase: flat, for: 8s, users: 6, rate: 4}]
+faults:
+  - {at: 1s, for: 20s, fault: network.latency, target: db, params: {latency: 20}}
+"""
+
+
+def _phase(run_root: Path) -> str | None:
+    found = list(run_root.glob("tiny/*/phase"))
+    return found[0].read_text().strip() if found else None
+
+
+@pytest.mark.parametrize(
+    ("phase", "sig"),
+    [
+        ("start", signal.SIGINT),
+        ("accounts", signal.SIGTERM),
+        ("load", signal.SIGINT),
+        ("heal", signal.SIGTERM),
+        ("audit", signal.SIGINT),
+        ("judge", signal.SIGINT),
+        ("report", signal.SIGTERM),
+    ],
+)
+def test_an_interrupt_at_any_phase_leaves_nothing_behind(tmp_path: Path, phase: str, sig: int) -> None:
+    before = leftovers()
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(TINY)
+    runs = tmp_path / "runs"
+    env = {**os.environ, "WALLETCHAOS_PAUSE_AT": phase}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "walletchaos", "run", str(scenario), "--out", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while _phase(runs) != phase and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert _phase(runs) == phase, f"the run never reached {phase}"
+    if phase == "load":
+        time.sleep(3)  # a fault is active now
+    os.kill(proc.pid, sig)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err
+    run_dir = next(runs.glob("tiny/*"))
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["interrupted"] is True and meta["exit_code"] == 2
+    assert not (run_dir / "load-config.json").exists()
+    assert not (run_dir / "report.html").exists() and "report.html" not in out
+    assert leftovers() <= before, "the interrupted run left processes or clusters behind"
+    history = (run_dir / "history.jsonl").read_text().splitlines()
+    applies = [json.loads(r) for r in history if '"nemesis"' in r and '"apply"' in r and '"ok"' in r]
+    heals = [json.loads(r) for r in history if '"nemesis"' in r and '"heal"' in r and '"ok"' in r]
+    assert len(heals) == len(applies), "every applied fault was healed"

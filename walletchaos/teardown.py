@@ -1,0 +1,100 @@
+"""Teardown as one mechanism: every resource registers its undo the moment it exists; ``close`` runs the
+undos in reverse order, each bounded in time, none skipped by another's error or by a second Ctrl-C.
+
+    undo = Teardown()
+    cluster = PostgresCluster.fresh(port)
+    undo.push("delete the cluster directory", cluster.destroy)
+    ...
+    undo.close()          # or: with Teardown() as undo: ...
+
+While ``close`` runs, SIGINT and SIGTERM only print "still cleaning up": abandoning a teardown halfway
+is what leaks processes, containers and cluster directories.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any
+
+
+@dataclass
+class Undo:
+    what: str
+    fn: Callable[[], Any]
+    timeout_s: float
+
+
+class Teardown:
+    def __init__(self, say: Callable[[str], None] | None = None, default_timeout_s: float = 30.0) -> None:
+        self.say = say or (lambda message: print(message, file=sys.stderr, flush=True))
+        self.default_timeout_s = default_timeout_s
+        self._undos: list[Undo] = []
+        self._lock = threading.Lock()
+        self.failures: list[str] = []
+
+    def push(self, what: str, fn: Callable[[], Any], timeout_s: float | None = None) -> None:
+        """Register ``fn`` to run at close (last pushed runs first); ``what`` names it in messages."""
+        with self._lock:
+            self._undos.append(Undo(what, fn, self.default_timeout_s if timeout_s is None else timeout_s))
+
+    def close(self) -> list[str]:
+        """Run every undo in reverse order; returns (and keeps) the ones that failed or timed out."""
+        restore = self._shield()
+        try:
+            while True:
+                with self._lock:
+                    if not self._undos:
+                        break
+                    undo = self._undos.pop()
+                self._run(undo)
+        finally:
+            restore()
+        return self.failures
+
+    def _run(self, undo: Undo) -> None:
+        error: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                undo.fn()
+            except BaseException as exc:  # an undo's error must not skip the others
+                error.append(exc)
+
+        worker = threading.Thread(target=target, name=f"undo: {undo.what}", daemon=True)
+        worker.start()
+        worker.join(undo.timeout_s)
+        if worker.is_alive():
+            self.failures.append(f"{undo.what}: still running after {undo.timeout_s:g}s")
+        elif error:
+            self.failures.append(f"{undo.what}: {error[0].__class__.__name__}: {error[0]}")
+
+    def _shield(self) -> Callable[[], None]:
+        """Replace SIGINT/SIGTERM handlers by a message while the teardown runs (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def busy(signum: int, frame: FrameType | None) -> None:
+            self.say("still cleaning up: every fault is being healed and every process stopped")
+
+        previous = {sig: signal.signal(sig, busy) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def __enter__(self) -> Teardown:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is KeyboardInterrupt:
+            self.say("interrupted: healing faults and stopping everything")
+        self.close()
