@@ -167,6 +167,17 @@ class Scenario(Model):
         reversed ranges, targets the stack will not have, defects and settings the wallet does not know,
         totals beyond int64. The loader reports these with file:line:col like any other problem."""
         out = [*self._fault_problems(), *self._wallet_problems()]
+        # accepted by the model but not acted on yet: refused, or a run would silently test something else
+        if self.target is not None:
+            out.append(
+                (
+                    ("target",),
+                    "not supported yet: the harness starts and tests its own reference wallet; a run "
+                    "here would certify that wallet, not the one at this URL",
+                )
+            )
+        if self.wallet.version != WalletConfig.model_fields["version"].default:
+            out.append((("wallet", "version"), "not acted on yet: wallet versions are rolled with `deploy`"))
         a = self.accounts
         total = (a.users + a.attack_targets) * a.user_balance + a.merchants * a.merchant_balance
         if total > INT64:
