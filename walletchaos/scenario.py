@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from .durations import parse_span
+from .targets import split_target
 
 Span = Annotated[float, BeforeValidator(parse_span)]
 INT64 = 2**63 - 1
@@ -185,8 +186,6 @@ class Scenario(Model):
         return out
 
     def _fault_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        from .stack.base import split_target
-
         out: list[tuple[tuple[str | int, ...], str]] = []
         total = self.load.duration
         for i, f in enumerate(self.faults):

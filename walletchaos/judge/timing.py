@@ -8,7 +8,7 @@ from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
 from ..history import Call
-from ..stack.base import split_target
+from ..targets import split_target
 from .facts import AVAILABILITY_FS, Facts, FaultWindow, unavailable
 from .model import Result
 

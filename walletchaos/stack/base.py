@@ -3,21 +3,13 @@ runs unchanged on local processes or containers."""
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
 from ..errors import InfraError
+from ..targets import split_target
 from .toxiproxy import ToxiproxyClient
 
-_INDEXED = re.compile(r"^(?P<base>[a-z]+)(?:\[(?P<i>\d+)\])?$")
-
-
-def split_target(target: str) -> tuple[str, int | None]:
-    """``wallet[1]`` -> ("wallet", 1); ``db`` -> ("db", None); ValueError for anything else."""
-    m = _INDEXED.match(target)
-    if not m:
-        raise ValueError(f"bad target {target!r}")
-    return m.group("base"), (int(m.group("i")) if m.group("i") is not None else None)
+__all__ = ["Replica", "Service", "Stack", "StackHandle", "Targets", "split_target"]
 
 
 class Service(Protocol):
