@@ -203,6 +203,20 @@ def compare(baseline: Path, run_dir: Path, recovery_slack: str, error_slack: flo
     return 0
 
 
+@main.command()
+@_guard
+def clean() -> int:
+    """Remove what killed runs left behind (processes, cluster directories, load configs, containers); lists
+    each thing removed. Runs still in progress are never touched."""
+    from .leftovers import sweep
+
+    removed = sweep(containers=True)
+    for line in removed:
+        console.print(Text(f"removed {line}"), soft_wrap=True)
+    console.print(f"{len(removed)} leftover(s) removed")
+    return 0
+
+
 @main.group()
 def images() -> None:
     """Container images for the docker runtime."""

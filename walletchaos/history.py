@@ -99,7 +99,13 @@ def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def read(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL history. A last line cut short (the writer was killed mid-write) is skipped;
+    a broken line anywhere else is an error."""
     with open(path) as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+        lines = [line for line in f if line.strip()]
+    for i, line in enumerate(lines):
+        try:
+            yield json.loads(line)
+        except ValueError:
+            if i != len(lines) - 1:
+                raise

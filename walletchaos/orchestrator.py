@@ -11,6 +11,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from . import history, judge, store
+from . import history, judge, leftovers, store
 from .auditing import Credential, SnapshotTaker, final_audit
 from .client import AccountSpec, WalletAdmin
 from .errors import EXIT_UNKNOWN, InfraError
@@ -64,12 +65,12 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def make_stack(scenario: Scenario, runtime: str, run_dir: Path, admin_token: str) -> Stack:
+def make_stack(scenario: Scenario, runtime: str, run_dir: Path, admin_token: str, run_id: str) -> Stack:
     if runtime == "docker":
         from .stack.containers import DockerStack
 
-        return DockerStack(scenario, run_dir, admin_token)
-    return LocalStack(scenario, run_dir, admin_token)
+        return DockerStack(scenario, run_dir, admin_token, run_id)
+    return LocalStack(scenario, run_dir, admin_token, run_id)
 
 
 class Run:
@@ -80,6 +81,7 @@ class Run:
         self.console = opts.console
         self.run_dir = store.new_run_dir(opts.out, scenario.name)
         self.admin_token = secrets.token_urlsafe(24)
+        self.run_id = f"{scenario.name}-{self.run_dir.name}-{os.getpid()}".lower().replace(".", "-")
         self.origin_ns = time.monotonic_ns()
         self.records: list[dict[str, Any]] = []
         self.credentials: list[Credential] = []
@@ -87,6 +89,7 @@ class Run:
         self.state = LiveState(self.plan.duration, scenario.name)
         self.load_proc: subprocess.Popen[str] | None = None
         self.interrupted = False
+        self.load_done = False
         self.teardown_failures: list[str] = []
         self._bad_since: float | None = None  # when the abort_if error rate was first reached
         self.rerun = " ".join(
@@ -113,7 +116,8 @@ class Run:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             with Teardown(self._say) as undo:
-                stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token)
+                self._mark_run(undo)
+                stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token, self.run_id)
                 undo.push("stop the stack", self._close_stack(stack), timeout_s=180)
                 nemesis = Nemesis(stack, self.plan, self.origin_ns, self.state)
                 undo.push("heal every fault", nemesis.heal_all, timeout_s=120)
@@ -138,6 +142,18 @@ class Run:
             return self._finish(nemesis, audit, versions)
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    def _mark_run(self, undo: Teardown) -> None:
+        """Sweep what killed runs left behind, then leave this run's own record (``leftovers``): every
+        process started from here on carries WALLETCHAOS_RUN=<run id> in its environment."""
+        for removed in leftovers.sweep(containers=self.runtime == "docker"):
+            self._say(f"removed a leftover of a killed run: {removed}")
+        record = leftovers.RunRecord(self.run_id)
+        undo.push("delete the run record", record.remove)
+        record.add_path(Path(tempfile.gettempdir()) / f"walletchaos-pg-{self.run_id}-*")
+        record.add_path(self.run_dir / "load-config.json")
+        undo.push("unmark the harness", lambda: os.environ.pop(leftovers.MARK, None))
+        os.environ.update(record.env)
 
     def _phase(self, name: str) -> None:
         """Write the run's current phase to ``RUN_DIR/phase`` (for people and tests watching a run). The
@@ -268,6 +284,17 @@ class Run:
             self.load_proc.wait(timeout=30)
         reader.join(timeout=5)
         log.close()
+        self._record_load_exit()
+
+    def _record_load_exit(self) -> None:
+        """How the load process ended: the judge treats requests it may have lost differently when it did
+        not end cleanly (``no_phantoms``)."""
+        assert self.load_proc is not None
+        code = self.load_proc.poll()
+        value = {"returncode": code, "clean": code == 0 and self.load_done}
+        t = self.now()
+        base = {"process": "harness", "op": 1, "f": "load_exit", "time": t}
+        self.records += [{**base, "type": "invoke", "value": {}}, {**base, "type": "ok", "value": value}]
 
     def _read_stats(self) -> None:
         assert self.load_proc is not None and self.load_proc.stdout is not None
@@ -276,6 +303,7 @@ class Run:
                 data = json.loads(line)
                 if "event" in data:
                     self.state.note(f"load: {data['event']}")
+                    self.load_done = self.load_done or data["event"] == "done"
                 else:
                     self.state.stats = data
 

@@ -77,3 +77,47 @@ def test_an_interrupt_at_any_phase_leaves_nothing_behind(tmp_path: Path, phase: 
     applies = [json.loads(r) for r in history if '"nemesis"' in r and '"apply"' in r and '"ok"' in r]
     heals = [json.loads(r) for r in history if '"nemesis"' in r and '"heal"' in r and '"ok"' in r]
     assert len(heals) == len(applies), "every applied fault was healed"
+
+
+def _start_and_kill(runs: Path, scenario: Path, phase: str) -> Path:
+    env = {**os.environ, "WALLETCHAOS_PAUSE_AT": phase}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "walletchaos", "run", str(scenario), "--out", str(runs)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while _phase(runs) != phase and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _phase(runs) == phase
+    os.kill(proc.pid, signal.SIGKILL)  # nothing runs in the harness now
+    proc.wait(timeout=10)
+    return next(runs.glob("tiny/*"))
+
+
+@pytest.mark.parametrize("then", ["clean", "next run"])
+def test_what_a_killed_harness_left_is_removed_by_clean_or_the_next_run(tmp_path: Path, then: str) -> None:
+    before = leftovers()
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(TINY)
+    runs = tmp_path / "runs"
+    run_dir = _start_and_kill(runs, scenario, "heal")  # load done, a fault still active
+    left = leftovers() - before
+    assert any("reference_wallet" in x for x in left) and any("walletchaos-pg-" in x for x in left), left
+    assert (run_dir / "load-config.json").exists()
+    if then == "clean":
+        done = subprocess.run([sys.executable, "-m", "walletchaos", "clean"], capture_output=True, text=True)
+        assert (
+            done.returncode == 0 and "removed process" in done.stdout and "removed directory" in done.stdout
+        )
+    else:
+        done = subprocess.run(
+            [sys.executable, "-m", "walletchaos", "run", str(scenario), "--out", str(tmp_path / "next")],
+            capture_output=True,
+            text=True,
+        )
+        assert "removed a leftover of a killed run" in done.stdout, done.stdout + done.stderr
+    time.sleep(1)  # PostgreSQL backends notice their postmaster is gone
+    assert leftovers() <= before, leftovers() - before
+    assert not (run_dir / "load-config.json").exists()

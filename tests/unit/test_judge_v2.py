@@ -292,3 +292,41 @@ def test_a_failed_rollout_is_a_violation() -> None:
     v = verdict(book)
     r = result(v, "deploy rollout: deploy on wallet")
     assert r.valid is False and r.first and r.first["replica"] == "wallet0" and v.valid is False
+
+
+def _load_exit(book: Book, clean: bool) -> None:
+    t = book.tick()
+    base = {"process": "harness", "op": 1, "f": "load_exit", "time": t}
+    value = {"returncode": 0 if clean else -9, "clean": clean}
+    book.history += [{**base, "type": "invoke", "value": {}}, {**base, "type": "ok", "value": value}]
+
+
+def test_a_phantom_is_unknown_only_when_the_load_process_did_not_end_cleanly() -> None:
+    book = uuid_book()
+    a, b = list(book.balances)[:2]
+    book.post("unseen", a, b, 1)
+    _load_exit(book, clean=True)
+    assert result(verdict(book), "no_phantoms").valid is False
+    killed = uuid_book()
+    killed.post("unseen", a, b, 1)
+    _load_exit(killed, clean=False)
+    r = result(verdict(killed), "no_phantoms")
+    assert r.valid is None and "did not end cleanly" in r.summary
+
+
+def test_a_history_cut_mid_line_reads_up_to_its_last_whole_record(tmp_path: Any) -> None:
+    from walletchaos import history
+
+    path = tmp_path / "client-history.jsonl"
+    records = uuid_book().records()
+    history.write(path, records)
+    with open(path, "a") as f:
+        f.write('{"process": 3, "op": 9, "type": "inv')  # the writer was killed here
+    assert list(history.read(path)) == records
+    path.write_text('{"broken\n' + path.read_text())
+    try:
+        list(history.read(path))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a broken line before the end must not be skipped silently")

@@ -70,6 +70,8 @@ class Facts:
     audit: dict[str, Any] = field(default_factory=dict)
     snapshots: list[Call] = field(default_factory=list)
     """Audit snapshots taken during the load (Jepsen's bank reads)."""
+    load_exit: dict[str, Any] = field(default_factory=dict)
+    """How the load process ended: ``{"returncode", "clean"}`` (empty in older histories)."""
 
     @classmethod
     def build(cls, scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Facts:
@@ -92,6 +94,7 @@ class Facts:
             next((c for c in calls if c.invoke.get("process") == "harness" and c.f == "abort"), None),
             audit,
             [c for c in calls if c.f == "snapshot"],
+            next((c.value for c in calls if c.f == "load_exit"), {}),
         )
 
     # -- derived views ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..history import Call
 from .facts import Facts, aid
-from .model import Result
+from .model import MAX_LISTED, Result
 
 
 def op(call: Call, **extra: Any) -> dict[str, Any]:
@@ -221,7 +221,10 @@ def failed_not_applied(f: Facts) -> Result:
 
 
 def no_phantoms(f: Facts) -> Result:
-    """Every ledger key was sent by some client call: keys(ledger) is a subset of keys(history)."""
+    """Every ledger key was sent by some client call: keys(ledger) is a subset of keys(history).
+    The load process writes each invoke before sending the request, line by line; only when it did not end
+    cleanly (killed, crashed) may the invoke of a request it sent be missing, so then keys without a
+    recorded request are reported as unknown, not as phantoms."""
     sent = set(f.by_key)
     offenders = [
         {"index": None, "seq": posts[0]["seq"], "key": key, "account": posts[0]["account"]}
@@ -229,6 +232,16 @@ def no_phantoms(f: Facts) -> Result:
         if key not in sent
         for posts in transfers.values()
     ]
+    if offenders and f.load_exit and not f.load_exit.get("clean"):
+        return Result(
+            "no_phantoms",
+            "invariant",
+            None,
+            f"{len(offenders)} ledger transfer(s) without a recorded request, but the load process did not "
+            f"end cleanly (exit {f.load_exit.get('returncode')}): their invokes may have been lost",
+            len(offenders),
+            details={"offenders": offenders[:MAX_LISTED]},
+        )
     return Result.from_offenders(
         "no_phantoms",
         "invariant",

@@ -16,7 +16,9 @@ from .users import configure
 
 def main(config_path: str) -> int:
     config: dict[str, Any] = json.loads(Path(config_path).read_text())
-    recorder = Recorder(open(config["history"], "w", buffering=1 << 16), config["origin_ns"])  # noqa: SIM115
+    # line-buffered: every record reaches the file when written, so a killed load process leaves a readable
+    # history up to its last record (at most the last line is cut, and history.read skips it)
+    recorder = Recorder(open(config["history"], "w", buffering=1), config["origin_ns"])  # noqa: SIM115
     user_class, shape = configure(config, recorder)
     load = config["load"]
     env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load["client_timeout"] + 1)

@@ -141,9 +141,9 @@ class WalletContainer(ContainerService):
 class DockerStack(Targets):
     """The same handle as LocalStack; ``close()`` removes every container of this run."""
 
-    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str) -> None:
+    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str, run_id: str = "") -> None:
         self.scenario, self.run_dir, self.admin_token = scenario, run_dir, admin_token
-        self.run_id = f"{scenario.name}-{run_dir.name}".lower().replace(".", "-")
+        self.run_id = run_id or f"{scenario.name}-{run_dir.name}".lower().replace(".", "-")
         self.logs = run_dir / "logs"
         self.client: Any = None
         self.containers: list[Any] = []

@@ -19,8 +19,9 @@ from .wallet import WalletProcess
 class LocalStack(Targets):
     """Start with ``start()``; ``close()`` stops everything it started (idempotent, never raises)."""
 
-    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str) -> None:
+    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str, run_id: str = "") -> None:
         self.scenario, self.run_dir, self.admin_token = scenario, run_dir, admin_token
+        self.run_id = run_id
         self.logs = run_dir / "logs"
         self.pg: PostgresCluster | None = None
         self.server: ToxiproxyServer | None = None
@@ -35,7 +36,7 @@ class LocalStack(Targets):
 
     def start(self) -> None:
         """Each resource registers its undo the moment it exists (``close`` runs them in reverse)."""
-        self.pg = PostgresCluster.fresh(free_port())
+        self.pg = PostgresCluster.fresh(free_port(), self.run_id)
         self.undo.push("delete the PostgreSQL cluster directory", self._destroy_cluster)
         self.pg.init()
         self.undo.push("stop PostgreSQL", self.pg.stop)

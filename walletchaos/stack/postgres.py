@@ -79,8 +79,9 @@ class PostgresCluster:
         )
 
     @classmethod
-    def fresh(cls, port: int) -> PostgresCluster:
-        return cls(Path(tempfile.mkdtemp(prefix="walletchaos-pg-")), port)
+    def fresh(cls, port: int, tag: str = "") -> PostgresCluster:
+        """A new cluster directory ``/tmp/walletchaos-pg-[TAG-]XXXX`` (the tag lets a sweep find it)."""
+        return cls(Path(tempfile.mkdtemp(prefix=f"walletchaos-pg-{tag + '-' if tag else ''}")), port)
 
     @property
     def dsn(self) -> str:
