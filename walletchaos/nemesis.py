@@ -52,6 +52,22 @@ class Nemesis:
         self.thread.start()
 
     def _run(self, load_start_ns: int) -> None:
+        """The schedule; an internal failure is recorded (``crash`` op: the verdict becomes unknown) instead
+        of dying silently with faults never applied."""
+        try:
+            self._schedule(load_start_ns)
+        except Exception as exc:
+            t = self.now()
+            base = {"process": "nemesis", "op": next(self._ids), "f": "crash", "time": t}
+            error = f"{exc.__class__.__name__}: {exc}"
+            with self._lock:
+                self.records += [
+                    {**base, "type": "invoke", "value": {}},
+                    {**base, "type": "info", "error": error},
+                ]
+            self.state.note(f"nemesis failed: {error}")
+
+    def _schedule(self, load_start_ns: int) -> None:
         events = sorted(
             [(a.at, 0, a) for a in self.plan.faults] + [(a.heal_at, 1, a) for a in self.plan.faults],
             key=lambda e: (e[0], e[1]),

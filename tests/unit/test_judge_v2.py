@@ -330,3 +330,27 @@ def test_a_history_cut_mid_line_reads_up_to_its_last_whole_record(tmp_path: Any)
         pass
     else:
         raise AssertionError("a broken line before the end must not be skipped silently")
+
+
+def test_a_nemesis_that_fails_internally_makes_the_run_unknown_never_valid() -> None:
+    import time as _time
+
+    from walletchaos.live import LiveState
+    from walletchaos.nemesis import Nemesis
+    from walletchaos.plan import FaultAction, Plan
+
+    plan = Plan(1, 1.0, (FaultAction(0, "network.nosuch", "db", {}, 0.0, 0.1),), (("p", 0.0, 1.0),))
+    nemesis = Nemesis(None, plan, _time.monotonic_ns(), LiveState(1.0, "t"))  # type: ignore[arg-type]
+    nemesis._run(0)
+    crash = [r for r in nemesis.records if r["f"] == "crash" and r["type"] == "info"]
+    assert crash and "network.nosuch" in crash[0]["error"]
+    book = uuid_book()
+    book.history += nemesis.records
+    v = verdict(book, faults=[{"at": "1s", "for": "1s", "fault": "network.latency", "target": "db"}])
+    r = result(v, "faults_applied")
+    assert r.valid is None and "scheduler failed" in r.summary and v.valid is None
+
+
+def test_a_planned_fault_that_was_never_applied_is_unknown() -> None:
+    v = verdict(uuid_book(), faults=[{"at": "1s", "for": "1s", "fault": "network.latency", "target": "db"}])
+    assert result(v, "faults_applied").valid is None and v.exit_code == 2

@@ -33,6 +33,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
         results += [_exercised(r, asked) for r in _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)]
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
+    results += _guarded("faults_applied", "evidence", _applied, facts, history)
     results += _guarded("deploy rollout", "deploy", _rollouts, facts)
     results += _guarded("abort_if", "slo", _aborted, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
@@ -122,6 +123,22 @@ def _evidence(f: Facts) -> Result:
         count=len(unresolved),
         details={"keys": unresolved[:20]},
     )
+
+
+def _applied(f: Facts, history: list[dict[str, Any]]) -> Result:
+    """Every fault of the scenario was applied (unless the run was aborted first), and the fault scheduler
+    did not fail internally: otherwise the verdict is unknown with the reason, never valid."""
+    crashes = [r for r in history if r.get("process") == "nemesis" and r.get("f") == "crash" and "error" in r]
+    if crashes:
+        return Result(
+            "faults_applied", "evidence", None, f"the fault scheduler failed: {crashes[0]['error']}"
+        )
+    planned, applied = len(f.scenario.faults), len(f.windows)
+    if applied < planned and f.abort is None:
+        return Result(
+            "faults_applied", "evidence", None, f"only {applied} of {planned} planned fault(s) were applied"
+        )
+    return Result("faults_applied", "evidence", True, f"{applied} of {planned} planned fault(s) applied")
 
 
 def _aborted(f: Facts) -> list[Result]:
