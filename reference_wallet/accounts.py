@@ -31,7 +31,8 @@ class Accounts:
     async def create(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = [a["username"] for a in specs]
         if len(set(names)) != len(names):
-            raise ApiError(400, "invalid_request", "usernames in one request must be distinct")
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ApiError(409, "username_taken", f"username '{twice}' appears twice in this request")
         hashes = await asyncio.gather(
             *(asyncio.to_thread(hash_password, a["password"], self.s.kdf_log2_n) for a in specs)
         )

@@ -7,7 +7,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import (
@@ -18,7 +20,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .accounts import Accounts
 from .auth import Session, TokenSigner
@@ -30,33 +33,87 @@ from .ledger import Ledger, TransferRequest, render
 log = logging.getLogger("reference_wallet")
 
 
+MAX_INT = 2**53
+"""Upper bound of every id and amount: exact in any JSON number (a double), far beyond real money and ids;
+PostgreSQL's bigint holds it, so nothing a client can send overflows into a server error."""
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: refused as a 400 up front instead of failing in the database."""
+
+
+def _integral(value: Any) -> Any:
+    """JSON does not tell 433 from 433.0 (JSON Schema calls both integers): an integral float is taken as
+    its integer when it is exact (|v| <= 2^53); anything else stays for StrictInt to refuse."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
+Integer = Annotated[StrictInt, BeforeValidator(_integral)]
+PositiveId = Annotated[StrictInt, Field(gt=0, le=MAX_INT), BeforeValidator(_integral)]
+"""(Field before the validator: the other order leaves pydantic's own ``gt``/``le`` in the JSON schema.)"""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ErrorBody(BaseModel):
+    """Every definite failure: ``{"error": "<code>", "detail": "..."}`` (contract v1)."""
+
+    error: str
+    detail: str
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a call may answer, all in the contract's shape."""
+    return {status: {"model": ErrorBody, "description": ERROR_TEXT[status]} for status in statuses}
+
+
+ERROR_TEXT = {
+    400: "invalid request (field, header or body)",
+    401: "missing, invalid or expired token, or wrong credentials",
+    403: "not the owner",
+    404: "no such account or transfer",
+    409: "idempotency key in progress, reused with another body, or username taken",
+    411: "a body without Content-Length",
+    413: "body too large",
+    422: "well-formed but refused by the wallet's rules: insufficient_funds, same_account, "
+    "currency_mismatch, amount_too_large, amount_out_of_range, refund_mismatch, refund_exceeds_original",
+    423: "account locked",
+    429: "refused by a risk limit",
+    500: "commit outcome unknown (the database failed during COMMIT)",
+    503: "database unavailable: nothing was applied",
+}
+WRITE_ERRORS = (400, 411, 413, 500, 503)
+
+
 class NewAccount(Strict):
-    username: StrictStr = Field(min_length=1, max_length=64)
-    password: StrictStr = Field(min_length=1, max_length=128)
-    balance: StrictInt = Field(ge=0)
+    username: StrictStr = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    password: StrictStr = Field(min_length=1, max_length=128, pattern=NO_NUL)
+    balance: Integer = Field(ge=0, le=MAX_INT)
     kind: Literal["user", "merchant"] = "user"
 
 
 class NewAccounts(Strict):
-    accounts: list[NewAccount] = Field(min_length=1, max_length=5000)
+    accounts: list[NewAccount] = Field(min_length=1, max_length=500)
 
 
 class Login(Strict):
-    username: StrictStr = Field(min_length=1, max_length=64)
-    password: StrictStr = Field(min_length=1, max_length=128)
+    username: StrictStr = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    password: StrictStr = Field(min_length=1, max_length=128, pattern=NO_NUL)
 
 
 class TransferIn(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    source: StrictInt = Field(alias="from", gt=0)
-    target: StrictInt = Field(alias="to", gt=0)
-    amount: StrictInt = Field(gt=0)
-    currency: StrictStr = Field(min_length=3, max_length=3)
-    refund_of: StrictInt | None = Field(default=None, gt=0)
+    source: Integer = Field(alias="from", gt=0, le=MAX_INT)
+    target: Integer = Field(alias="to", gt=0, le=MAX_INT)
+    amount: Integer = Field(gt=0, le=MAX_INT)
+    currency: StrictStr = Field(min_length=3, max_length=3, pattern=NO_NUL)
+    refund_of: PositiveId | None = None
+
+
+AccountId = Annotated[int, PathParam(gt=0, le=MAX_INT)]
+Key = Annotated[str, PathParam(min_length=1, max_length=64, pattern=NO_NUL)]
 
 
 class Metrics:
@@ -111,32 +168,41 @@ def create_app(settings: Settings) -> FastAPI:
         """Admin (None) or a user session."""
         return None if signer.is_admin(token) else session(token)
 
-    @app.post("/v1/admin/accounts", status_code=201, dependencies=[Depends(admin)])
+    @app.post(
+        "/v1/admin/accounts",
+        status_code=201,
+        dependencies=[Depends(admin)],
+        responses=errors(401, 409, *WRITE_ERRORS),
+    )
     async def create_accounts(body: NewAccounts) -> dict[str, Any]:
         return {"accounts": await accounts.create([a.model_dump() for a in body.accounts])}
 
-    @app.post("/v1/sessions", status_code=201)
+    @app.post("/v1/sessions", status_code=201, responses=errors(401, 423, *WRITE_ERRORS))
     async def login(body: Login) -> dict[str, Any]:
         return await accounts.login(body.username, body.password)
 
-    @app.get("/v1/accounts/{account_id}")
-    async def get_account(account_id: int, who: Annotated[Session | None, Depends(caller)]) -> dict[str, Any]:
+    @app.get("/v1/accounts/{account_id}", responses=errors(400, 401, 403, 404, 503))
+    async def get_account(
+        account_id: AccountId, who: Annotated[Session | None, Depends(caller)]
+    ) -> dict[str, Any]:
         if who is not None and who.account_id != account_id:
             raise ApiError(403, "not_owner", "only the owner may read this account")
         return await ledger.account(account_id)
 
-    @app.post("/v1/transfers", status_code=201)
+    @app.post(
+        "/v1/transfers",
+        status_code=201,
+        responses=errors(401, 403, 404, 409, 422, 423, 429, *WRITE_ERRORS),
+    )
     async def transfer(
         body: TransferIn,
         who: Annotated[Session, Depends(session)],
-        idempotency_key: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str, Header(min_length=1, max_length=64, pattern=NO_NUL)],
     ) -> dict[str, Any]:
-        if not idempotency_key or len(idempotency_key) > 64:
-            raise ApiError(400, "invalid_request", "header Idempotency-Key must be 1-64 characters")
         if body.source == body.target:
-            raise ApiError(400, "invalid_request", "'from' and 'to' must differ")
+            raise ApiError(422, "same_account", "'from' and 'to' must differ")
         if body.amount > settings.max_amount:
-            raise ApiError(400, "invalid_request", f"amount must be at most {settings.max_amount}")
+            raise ApiError(422, "amount_too_large", f"amount must be at most {settings.max_amount}")
         req = TransferRequest(
             idempotency_key,
             who.account_id,
@@ -148,18 +214,26 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return await ledger.transfer(req)
 
-    @app.get("/v1/transfers/by-key/{key}")
-    async def by_key(key: str, who: Annotated[Session | None, Depends(caller)]) -> dict[str, Any]:
-        row = await ledger.by_key(key)
-        if row is None or (who is not None and who.account_id not in (row["from_id"], row["to_id"])):
+    @app.get("/v1/transfers/by-key/{key}", responses=errors(400, 401, 404, 503))
+    async def by_key(key: Key, who: Annotated[Session | None, Depends(caller)]) -> dict[str, Any]:
+        row = await ledger.by_key(key, None if who is None else who.account_id)
+        if row is None:
             raise ApiError(404, "not_found", "no transfer with this key")
         return render(row)
 
-    @app.get("/v1/audit/snapshot", dependencies=[Depends(admin)])
+    @app.get("/v1/audit/snapshot", dependencies=[Depends(admin)], responses=errors(401, 503))
     async def snapshot() -> dict[str, Any]:
         return await ledger.snapshot()
 
-    @app.get("/v1/audit/ledger", dependencies=[Depends(admin)])
+    @app.get(
+        "/v1/audit/ledger",
+        dependencies=[Depends(admin)],
+        response_class=StreamingResponse,
+        responses={
+            200: {"description": "one posting per line", "content": {"application/x-ndjson": {}}},
+            **errors(401, 503),
+        },
+    )
     async def audit_ledger() -> StreamingResponse:
         lines = await ledger.ledger_lines()
         return StreamingResponse(iter(lines), media_type="application/x-ndjson")
@@ -168,7 +242,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "the database is not reachable"}})
     async def readyz() -> JSONResponse:
         ok = await db.probe()
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
@@ -177,7 +251,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def version() -> dict[str, Any]:
         return {"version": VERSION, "defects": sorted(settings.defects)}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"description": "Prometheus text", "content": {CONTENT_TYPE_LATEST: {}}}},
+    )
     async def prometheus() -> Response:
         if db.pool is not None:
             metrics.pool_size.set(db.pool.get_size())
@@ -185,6 +263,14 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _field(loc: Any) -> str:
+    """A validation error's field as a client wrote it: ``accounts.0.balance``, ``Idempotency-Key``."""
+    parts = [str(p) for p in loc]
+    if parts[:1] == ["header"] and len(parts) > 1:
+        return "-".join(w.capitalize() for w in parts[1].split("-"))
+    return ".".join(p for p in parts if p not in ("body", "path", "query")) or "body"
 
 
 def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
@@ -197,11 +283,24 @@ def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> Non
         body = {"error": "commit_unknown", "detail": "the database failed during commit; outcome unknown"}
         return JSONResponse(body, status_code=500)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes and methods answer in the contract's error shape too."""
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"error": code, "detail": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(asyncpg.exceptions.DataError)
+    async def data_error(_: Request, exc: asyncpg.exceptions.DataError) -> JSONResponse:
+        """A value the database cannot hold (a credit beyond a 64-bit balance): definite, nothing applied."""
+        if isinstance(exc, asyncpg.exceptions.NumericValueOutOfRangeError):
+            body = {"error": "amount_out_of_range", "detail": "a balance would leave the 64-bit range"}
+            return JSONResponse(body, status_code=422)
+        return JSONResponse({"error": "invalid_request", "detail": str(exc)[:200]}, status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()
-        )
+        detail = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=400)
 
     @app.middleware("http")
@@ -211,9 +310,11 @@ def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> Non
         route = request.scope.get("route")
         started = time.perf_counter()
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+        admin = request.url.path.startswith("/v1/admin/")
+        limit = settings.max_admin_body_bytes if admin else settings.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
             response: Response = JSONResponse(
-                {"error": "payload_too_large", "detail": f"body over {settings.max_body_bytes} bytes"}, 413
+                {"error": "payload_too_large", "detail": f"body over {limit} bytes"}, 413
             )
         elif (
             length is None

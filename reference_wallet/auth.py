@@ -59,9 +59,12 @@ class TokenSigner:
             return None
         try:
             claims = json.loads(_unb64(payload))
-            session = Session(int(claims["sub"]), float(claims["exp"]))
+            sub, exp = claims["sub"], claims["exp"]
         except (ValueError, KeyError, TypeError):
             return None
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (sub, exp)):
+            return None  # an expiry must be a finite integer (no floats, no Infinity)
+        session = Session(sub, float(exp))
         return session if session.expires_at > (time.time() if now is None else now) else None
 
     def is_admin(self, token: str) -> bool:

@@ -17,6 +17,7 @@ class Settings:
     currency: str = "CNY"
     max_amount: int = 10_000_000
     max_body_bytes: int = 16 * 1024
+    max_admin_body_bytes: int = 1 << 20  # account set-up: up to 500 accounts of the longest names
     # database behaviour: money calls answer 503 within ``request_deadline_s`` when the DB is gone
     pool_size: int = 10
     connect_timeout_s: float = 0.4

@@ -49,7 +49,11 @@ READ_ACCOUNTS = (
 )
 FIND_KEY = """
 SELECT id, idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of, created_at
-FROM transfers WHERE idempotency_key = $1 ORDER BY id LIMIT 1"""
+FROM transfers WHERE idempotency_key = $1 AND ($2::bigint IS NULL OR from_id = $2 OR to_id = $2)
+ORDER BY (from_id = $2) DESC NULLS LAST, id LIMIT 1"""
+FIND_OWN_KEY = """
+SELECT id, idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of, created_at
+FROM transfers WHERE idempotency_key = $1 AND from_id = $2 ORDER BY id LIMIT 1"""
 INSERT_TRANSFER = """
 INSERT INTO transfers (idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -143,10 +147,15 @@ class Ledger:
         """Serialise one key (409 while another request holds it) and replay a stored result."""
         if self.s.has("double_apply"):
             return None
-        got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", req.key)
+        # keys are scoped per paying account: another user's key is neither revealed nor blocked
+        got = await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))",
+            req.key,
+            str(req.source),
+        )
         if not got:
             raise ApiError(409, "idempotency_key_in_progress", "another request with this key is running")
-        existing = await conn.fetchrow(FIND_KEY, req.key)
+        existing = await conn.fetchrow(FIND_OWN_KEY, req.key, req.source)
         if existing is None:
             return None
         if existing["request_hash"] != req.digest():
@@ -162,7 +171,7 @@ class Ledger:
         if rows[req.source]["locked"]:
             raise ApiError(423, "account_locked", "the source account is locked")
         if any(r["currency"] != req.currency for r in rows.values()):
-            raise ApiError(400, "invalid_request", f"currency must be {rows[req.source]['currency']}")
+            raise ApiError(422, "currency_mismatch", f"currency must be {rows[req.source]['currency']}")
         if req.refund_of is not None:
             await self._check_refund(conn, req)
         if rows[req.source]["balance"] < req.amount:
@@ -175,7 +184,7 @@ class Ledger:
         if base is None:
             raise ApiError(404, "unknown_transfer", f"no transfer {req.refund_of} to refund")
         if (base["from_id"], base["to_id"]) != (req.target, req.source):
-            raise ApiError(400, "invalid_request", "a refund goes from the payee back to the payer")
+            raise ApiError(422, "refund_mismatch", "a refund goes from the payee back to the payer")
         if base["refunded"] + req.amount > base["amount"]:
             raise ApiError(422, "refund_exceeds_original", "refunds would exceed the original amount")
 
@@ -271,8 +280,9 @@ class Ledger:
             self._cache[account_id] = (time.monotonic() + self.s.stale_cache_s, out)
         return out
 
-    async def by_key(self, key: str) -> asyncpg.Record | None:
-        return await self.db.run(lambda conn, _: conn.fetchrow(FIND_KEY, key))
+    async def by_key(self, key: str, account: int | None = None) -> asyncpg.Record | None:
+        """The transfer under ``key``: any (admin, ``account`` None) or one ``account`` paid or received."""
+        return await self.db.run(lambda conn, _: conn.fetchrow(FIND_KEY, key, account))
 
     async def snapshot(self) -> dict[str, Any]:
         async def read(conn: asyncpg.Connection, _: Any) -> dict[str, Any]:

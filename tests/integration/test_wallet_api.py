@@ -84,11 +84,8 @@ def test_tokens_expire_and_tampering_is_rejected(wallet_factory) -> None:  # typ
         ({"amount": -5}, "v2", "amount"),
         ({"amount": "5"}, "v3", "amount"),
         ({"amount": 1.5}, "v4", "amount"),
-        ({"amount": 10**12}, "v5", "amount"),
         ({"extra": 1}, "v6", "extra"),
-        ({"currency": "USD"}, "v7", "currency"),
         ({}, "x" * 65, "Idempotency-Key"),
-        ({"self": True}, "v8", "differ"),
     ],
 )
 def test_malformed_transfers_are_400_with_a_reason(two, body, key, field) -> None:  # type: ignore[no-untyped-def]
@@ -98,6 +95,26 @@ def test_malformed_transfers_are_400_with_a_reason(two, body, key, field) -> Non
     r = alice.post("/v1/transfers", json=payload, headers={"Idempotency-Key": key})
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "invalid_request" and field in r.json()["detail"]
+    assert wallet.snapshot()["total"] == 1_000
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"amount": 10**12}, "amount_too_large"),
+        ({"currency": "USD"}, "currency_mismatch"),
+        ({"self": True}, "same_account"),
+    ],
+)
+def test_well_formed_transfers_the_rules_refuse_are_422_with_a_code(two, body, code) -> None:  # type: ignore[no-untyped-def]
+    """Schema-valid requests that the wallet's rules refuse are 422 (a 400 would tell a schema-driven client
+    its request was malformed when it was not)."""
+    wallet, a, m = two
+    alice = wallet.login("alice")
+    payload = {"from": a, "to": a if body.pop("self", False) else m, "amount": 1, "currency": "CNY", **body}
+    r = alice.post("/v1/transfers", json=payload, headers={"Idempotency-Key": "rule-" + code})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == code
     assert wallet.snapshot()["total"] == 1_000
 
 
