@@ -25,7 +25,7 @@ from rich.text import Text
 from . import history, judge, leftovers, store
 from .auditing import Credential, SnapshotTaker, final_audit
 from .client import AccountSpec, WalletAdmin
-from .errors import EXIT_UNKNOWN, InfraError
+from .errors import EXIT_INVALID, EXIT_UNKNOWN, InfraError, WalletError
 from .history import TRANSFER_FS
 from .live import LiveState, LiveView
 from .nemesis import Nemesis
@@ -91,6 +91,7 @@ class Run:
         self.interrupted = False
         self.load_done = False
         self.teardown_failures: list[str] = []
+        self.wallet_error = ""
         self._bad_since: float | None = None  # when the abort_if error rate was first reached
         self.rerun = " ".join(
             [
@@ -138,6 +139,8 @@ class Run:
                     audit = self._audit(stack.admin_url)
         except KeyboardInterrupt:
             self.interrupted = True
+        except WalletError as exc:  # the wallet under test cannot even start: a verdict, not a crash
+            self.wallet_error = str(exc)
         try:
             return self._finish(nemesis, audit, versions)
         finally:
@@ -396,6 +399,9 @@ class Run:
             for name in ("verdict.json", "junit.xml", "summary.md", "report.html"):
                 (self.run_dir / name).unlink(missing_ok=True)  # no half-written report left behind
         exit_code = EXIT_UNKNOWN if verdict is None or self.teardown_failures else verdict.exit_code
+        if self.wallet_error:
+            exit_code = EXIT_INVALID
+            self.console.print(Text(f"INVALID: {self.wallet_error}", style="bold red"), soft_wrap=True)
         store.write_json(self.run_dir / "run.json", self._meta(exit_code, versions))
         (self.run_dir / "phase").write_text("done\n")
         if self.interrupted:
@@ -414,6 +420,7 @@ class Run:
             "rerun": self.rerun,
             "interrupted": self.interrupted,
             "teardown_failures": self.teardown_failures,
+            "wallet_error": self.wallet_error or None,
             "exit_code": exit_code,
             "python": sys.version.split()[0],
         }

@@ -167,3 +167,21 @@ abort_if: {error_rate: 0.5, for: 3s}
     verdict = verdict_of(tmp_path / "runs")
     aborted = next(r for r in verdict["results"] if r["name"] == "abort_if")
     assert aborted["valid"] == "invalid" and aborted["first"]["error_rate"] == 0.5
+
+
+def test_a_wallet_that_cannot_start_is_an_invalid_wallet_with_its_log_tail(tmp_path: Path) -> None:
+    before = leftovers()
+    scenario = tmp_path / "crashy.yaml"
+    scenario.write_text("""\
+name: crashy
+wallet: {replicas: 1, defects: [crash_on_start]}
+accounts: {users: 4, merchants: 1, attack_targets: 0}
+load:
+  shape: [{phase: p, for: 5s, users: 2}]
+""")
+    done = run_cli("run", str(scenario), out=tmp_path / "runs", timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "exited during start-up" in done.stdout and "crash_on_start" in done.stdout
+    meta = json.loads((tmp_path / "runs" / "latest" / "run.json").read_text())
+    assert meta["exit_code"] == 1 and "crash_on_start" in meta["wallet_error"]
+    assert leftovers() <= before

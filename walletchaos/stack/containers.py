@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InfraError
+from ..errors import InfraError, WalletError
 from ..scenario import Scenario
 from .base import Replica, Service, Targets
 from .proc import free_port, http_ok, port_open, wait_until
@@ -131,7 +131,8 @@ class WalletContainer(ContainerService):
         self.container = self._create()
         wait_until(lambda: self._ready() or self._exited(), 30, f"wallet{self.index} to start")
         if self._exited():
-            raise InfraError(f"wallet{self.index} exited during start-up (version with {defects})")
+            logs = self.container.logs(tail=15).decode(errors="replace").rstrip()
+            raise WalletError(f"wallet{self.index} exited during start-up (version with {defects}):\n{logs}")
 
     def _exited(self) -> bool:
         self.container.reload()

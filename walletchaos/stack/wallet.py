@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..errors import InfraError
+from ..errors import WalletError, log_tail
 from .proc import ManagedProcess, http_ok, wait_until
 
 
@@ -64,7 +64,10 @@ class WalletProcess:
 
         def up() -> bool:
             if self.proc is None or not self.proc.running:
-                raise InfraError(f"wallet {self.name} exited during start-up; see {self.log_path}")
+                raise WalletError(
+                    f"wallet {self.name} exited during start-up; the end of {self.log_path}:\n"
+                    + log_tail(self.log_path)
+                )
             return http_ok(self.url + probe)
 
         wait_until(up, wait_s, f"wallet {self.name} on port {self.port}")
