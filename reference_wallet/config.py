@@ -37,6 +37,8 @@ class Settings:
     risk_max_per_day: int = 0
     # defect knobs
     defect_gap_s: float = 0.2
+    slow_db_s: float = 0.03
+    overdraft_limit: int = 1_000
     stale_cache_s: float = 5.0
     extra: dict[str, str] = field(default_factory=dict)
 

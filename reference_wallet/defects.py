@@ -63,6 +63,30 @@ CATALOG: dict[str, Defect] = {
             "lockout",
         ),
         Defect(
+            "audit_lies",
+            "snapshot, ledger and by-key consistently hide the transfers whose id is a multiple of 7",
+            "always: the audit agrees with itself and conserves money, but not with what users see",
+            "users_see_audit, durability",
+        ),
+        Defect(
+            "transient_overdraft",
+            "the funds check allows overdraft_limit below zero",
+            "a user spends more than its balance (low balances, a busy promotion)",
+            "no_negative_balances",
+        ),
+        Defect(
+            "lock_never_released",
+            "a lockout lasts ten years instead of lockout_duration_s",
+            "the owner of a locked account tries again after the lock should have ended",
+            "lockout",
+        ),
+        Defect(
+            "ack_without_apply",
+            "when a transfer takes over slow_db_s (a slow database), it answers 201 and rolls the work back",
+            "database latency: acknowledged transfers are not in the ledger",
+            "durability, answers_match_ledger",
+        ),
+        Defect(
             "crash_on_start",
             "the process exits with status 3 during start-up",
             "always, as soon as the version is deployed",

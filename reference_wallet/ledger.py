@@ -22,6 +22,13 @@ from .errors import ApiError
 
 AUDIT_DEADLINE_S = 60.0  # audit reads scan whole tables: they get their own, longer deadline
 LEDGER = "SELECT seq, transfer_id, idempotency_key, account_id, delta, created_at FROM ledger ORDER BY seq"
+SNAPSHOT = "SELECT id, balance FROM accounts ORDER BY id"
+# audit_lies: hide transfers with id % 7 = 0 from the ledger and take their deltas out of the balances
+LYING_LEDGER = LEDGER.replace("ORDER BY", "WHERE transfer_id % 7 <> 0 ORDER BY")
+LYING_SNAPSHOT = """
+SELECT a.id, (a.balance - coalesce(h.d, 0))::bigint AS balance FROM accounts a
+LEFT JOIN (SELECT account_id, sum(delta) AS d FROM ledger WHERE transfer_id % 7 = 0 GROUP BY account_id) h
+ON h.account_id = a.id ORDER BY a.id"""
 LONG_STATEMENTS = "SET LOCAL statement_timeout = 60000"
 
 
@@ -100,6 +107,14 @@ def render(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
+class Unapplied(Exception):
+    """ack_without_apply: carries the 201 answer of a transfer whose transaction is being rolled back."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("acknowledged without applying")
+        self.answer = answer
+
+
 class Ledger:
     def __init__(self, db: Database, settings: Settings, count: Any) -> None:
         self.db, self.s, self._count = db, settings, count
@@ -114,11 +129,15 @@ class Ledger:
             return await self._ack_before_commit(req)  # type: ignore[no-any-return]
         if self.s.has("non_atomic"):
             return await self._non_atomic(req)  # type: ignore[no-any-return]
-        return await self.db.run(lambda conn, state: self._one_transaction(conn, state, req))  # type: ignore[no-any-return]
+        try:
+            return await self.db.run(lambda conn, state: self._one_transaction(conn, state, req))  # type: ignore[no-any-return]
+        except Unapplied as defect:  # ack_without_apply: the transaction was rolled back
+            return defect.answer
 
     async def _one_transaction(
         self, conn: asyncpg.Connection, state: dict[str, bool], req: TransferRequest
     ) -> Any:
+        started = time.monotonic()
         async with conn.transaction():
             replay = await self._idempotency(conn, req)
             if replay is not None:
@@ -128,6 +147,8 @@ class Ledger:
                 row = await self._write_absolute(conn, req, rows)
             else:
                 row = await conn.fetchrow(WRITE_ALL, *self._insert_args(req))
+            if self.s.has("ack_without_apply") and time.monotonic() - started > self.s.slow_db_s:
+                raise Unapplied(render(row))  # rolls the transaction back, answers 201 anyway
             state["committing"] = True
         return render(row)
 
@@ -174,7 +195,8 @@ class Ledger:
             raise ApiError(422, "currency_mismatch", f"currency must be {rows[req.source]['currency']}")
         if req.refund_of is not None:
             await self._check_refund(conn, req)
-        if rows[req.source]["balance"] < req.amount:
+        allowance = self.s.overdraft_limit if self.s.has("transient_overdraft") else 0
+        if rows[req.source]["balance"] + allowance < req.amount:
             raise ApiError(422, "insufficient_funds", "balance is lower than the amount")
         await self._check_risk(conn, req)
         return rows
@@ -282,14 +304,18 @@ class Ledger:
 
     async def by_key(self, key: str, account: int | None = None) -> asyncpg.Record | None:
         """The transfer under ``key``: any (admin, ``account`` None) or one ``account`` paid or received."""
-        return await self.db.run(lambda conn, _: conn.fetchrow(FIND_KEY, key, account))
+        row = await self.db.run(lambda conn, _: conn.fetchrow(FIND_KEY, key, account))
+        return None if row is not None and self._hidden(row["id"]) else row
+
+    def _hidden(self, transfer_id: int) -> bool:
+        return self.s.has("audit_lies") and transfer_id % 7 == 0
 
     async def snapshot(self) -> dict[str, Any]:
         async def read(conn: asyncpg.Connection, _: Any) -> dict[str, Any]:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 await conn.execute(LONG_STATEMENTS)
                 as_of = await conn.fetchval("SELECT now()")
-                rows = await conn.fetch("SELECT id, balance FROM accounts ORDER BY id")
+                rows = await conn.fetch(LYING_SNAPSHOT if self.s.has("audit_lies") else SNAPSHOT)
             accounts = [dict(r) for r in rows]
             return {
                 "as_of": as_of.isoformat(),
@@ -303,7 +329,7 @@ class Ledger:
         async def read(conn: asyncpg.Connection, _: Any) -> list[bytes]:
             async with conn.transaction(readonly=True):
                 await conn.execute(LONG_STATEMENTS)
-                rows = await conn.fetch(LEDGER)
+                rows = await conn.fetch(LYING_LEDGER if self.s.has("audit_lies") else LEDGER)
             return [
                 json.dumps(
                     {

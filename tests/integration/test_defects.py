@@ -178,3 +178,45 @@ def test_crash_on_start_exits_nonzero(pg) -> None:  # type: ignore[no-untyped-de
         argv, env={"WALLET_ADMIN_TOKEN": "t", "PATH": ""}, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 3 and "crash_on_start" in done.stderr
+
+
+@ON_OFF
+def test_audit_lies_hides_transfers_consistently_from_the_audit_only(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("audit_lies",) if on else ())
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    alice = wallet.login("a")
+    ids = [wallet.transfer(alice, f"k{i}", a, m, 1).json()["id"] for i in range(8)]
+    assert any(i % 7 == 0 for i in ids)
+    snap = {x["id"]: x["balance"] for x in wallet.snapshot()["accounts"]}
+    ledger_sum = sum(p["delta"] for p in wallet.ledger() if p["account"] == a)
+    assert snap[a] == 1_000 + ledger_sum  # the audit agrees with itself either way
+    assert (snap[a] != alice.get(f"/v1/accounts/{a}").json()["balance"]) is on  # but not with the owner
+
+
+@ON_OFF
+def test_transient_overdraft_lets_a_balance_go_below_zero(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("transient_overdraft",) if on else ())
+    a, m = wallet.accounts(("a", 100, "user"), ("m", 0, "merchant"))
+    r = wallet.transfer(wallet.login("a"), "over", a, m, 300)
+    assert r.status_code == (201 if on else 422), r.text
+    assert any(x["balance"] < 0 for x in wallet.snapshot()["accounts"]) is on
+
+
+@ON_OFF
+def test_lock_never_released_outlives_its_duration(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("lock_never_released",) if on else (), lockout_duration_s=1)
+    wallet.accounts(("victim", 10, "user"))
+    for _ in range(5):
+        wallet.anon.post("/v1/sessions", json={"username": "victim", "password": "guess"})
+    time.sleep(1.5)
+    r = wallet.anon.post("/v1/sessions", json={"username": "victim", "password": "pw-victim"})
+    assert r.status_code == (423 if on else 201), r.text
+
+
+@ON_OFF
+def test_ack_without_apply_answers_201_for_nothing_when_the_database_is_slow(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("ack_without_apply",) if on else (), slow_db_s=0.0)  # every transfer is "slow"
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    r = wallet.transfer(wallet.login("a"), "ghost", a, m, 10)
+    assert r.status_code == 201
+    assert (not any(p["idempotency_key"] == "ghost" for p in wallet.ledger())) is on
