@@ -36,7 +36,7 @@ CATALOG: dict[str, Defect] = {
             "non_atomic",
             "debit and credit run in two transactions with a gap between them",
             "the wallet crashes or the database fails between the legs: money debited, never credited",
-            "conservation, durability (both legs), failed_not_applied",
+            "conservation, durability, applied_as_requested, failed_not_applied",
         ),
         Defect(
             "ack_before_commit",
@@ -54,7 +54,7 @@ CATALOG: dict[str, Defect] = {
             "no_db_timeouts",
             "no connect/statement/lock/acquire timeouts and no request deadline",
             "the database is unreachable (blackholed link): requests hang instead of a fast 503",
-            "recovery_time, error-rate and latency SLOs",
+            "fail fast, recovery",
         ),
         Defect(
             "no_lockout",
@@ -90,7 +90,7 @@ CATALOG: dict[str, Defect] = {
             "crash_on_start",
             "the process exits with status 3 during start-up",
             "always, as soon as the version is deployed",
-            "recovery_time / error-rate SLO (replicas down), deploy readiness",
+            "wallet start (exit 1), deploy rollout",
         ),
     )
 }
