@@ -65,8 +65,9 @@ class Accounts:
 
     async def login(self, username: str, password: str) -> dict[str, Any]:
         row = await self.db.run(lambda conn, _: conn.fetchrow(LOGIN_ROW, username))
-        if row is None:
-            await asyncio.to_thread(verify_password, password, self._dummy_hash)  # same cost: no user oracle
+        if row is None:  # the same work as a wrong password (KDF, then a transaction): no user oracle
+            await asyncio.to_thread(verify_password, password, self._dummy_hash)
+            await self.db.run(lambda conn, state: self._settle_nobody(conn))
             raise ApiError(401, "invalid_credentials", "wrong username or password")
         if row["locked_for"] is not None and row["locked_for"] > 0:
             raise self._locked(float(row["locked_for"]))
@@ -98,6 +99,13 @@ class Accounts:
             else:
                 await self._count_failure(conn, account_id)
             state["committing"] = True
+
+    async def _settle_nobody(self, conn: asyncpg.Connection) -> None:
+        """As many round trips as ``_settle`` for a failure, touching nothing."""
+        async with conn.transaction():
+            await conn.fetchval("SELECT 1 FROM accounts WHERE id = 0 FOR UPDATE")
+            await conn.fetchval("SELECT 0")
+            await conn.fetchval(RECENT_FAILURES, 0, self.s.lockout_window_s)
 
     async def _count_failure(self, conn: asyncpg.Connection, account_id: int) -> None:
         await conn.execute("INSERT INTO login_failures (account_id) VALUES ($1)", account_id)

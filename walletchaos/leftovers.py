@@ -131,7 +131,12 @@ def _remove(pattern: str) -> list[str]:
 
 
 def _containers() -> list[str]:
-    """Containers of runs whose harness is gone (the docker runtime's own stale-run sweep)."""
+    """Containers of runs whose harness is gone (the docker runtime's own stale-run sweep); nothing to do,
+    and no time spent, where no Docker engine socket exists."""
+    if not Path(
+        os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+    ).exists():
+        return []
     from .errors import InfraError
     from .stack.containers import engine, remove_stale
 

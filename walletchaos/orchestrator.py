@@ -149,7 +149,7 @@ class Run:
     def _mark_run(self, undo: Teardown) -> None:
         """Sweep what killed runs left behind, then leave this run's own record (``leftovers``): every
         process started from here on carries WALLETCHAOS_RUN=<run id> in its environment."""
-        for removed in leftovers.sweep(containers=self.runtime == "docker"):
+        for removed in leftovers.sweep(containers=True):
             self._say(f"removed a leftover of a killed run: {removed}")
         record = leftovers.RunRecord(self.run_id)
         undo.push("delete the run record", record.remove)
