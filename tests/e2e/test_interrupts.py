@@ -32,26 +32,46 @@ def _phase(run_root: Path) -> str | None:
     return found[0].read_text().strip() if found else None
 
 
+DOCKER = pytest.mark.docker
+
+
+def _containers() -> set[str]:
+    from walletchaos.errors import InfraError
+    from walletchaos.stack.containers import LABEL, engine
+
+    try:
+        client = engine()
+    except InfraError as exc:
+        pytest.skip(f"DOCKER ENGINE UNAVAILABLE, docker runtime NOT TESTED: {exc}")
+    return {c.name for c in client.containers.list(all=True, filters={"label": LABEL})}
+
+
 @pytest.mark.parametrize(
-    ("phase", "sig"),
+    ("phase", "sig", "runtime"),
     [
-        ("start", signal.SIGINT),
-        ("accounts", signal.SIGTERM),
-        ("load", signal.SIGINT),
-        ("heal", signal.SIGTERM),
-        ("audit", signal.SIGINT),
-        ("judge", signal.SIGINT),
-        ("report", signal.SIGTERM),
+        ("start", signal.SIGINT, "local"),
+        ("accounts", signal.SIGTERM, "local"),
+        ("load", signal.SIGINT, "local"),
+        ("heal", signal.SIGTERM, "local"),
+        ("audit", signal.SIGINT, "local"),
+        ("judge", signal.SIGINT, "local"),
+        ("report", signal.SIGTERM, "local"),
+        pytest.param("start", signal.SIGTERM, "docker", marks=DOCKER),
+        pytest.param("heal", signal.SIGINT, "docker", marks=DOCKER),
+        pytest.param("audit", signal.SIGTERM, "docker", marks=DOCKER),
     ],
 )
-def test_an_interrupt_at_any_phase_leaves_nothing_behind(tmp_path: Path, phase: str, sig: int) -> None:
+def test_an_interrupt_at_any_phase_leaves_nothing_behind(
+    tmp_path: Path, phase: str, sig: int, runtime: str
+) -> None:
     before = leftovers()
+    containers_before = _containers() if runtime == "docker" else set()
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(TINY)
     runs = tmp_path / "runs"
     env = {**os.environ, "WALLETCHAOS_PAUSE_AT": phase}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "walletchaos", "run", str(scenario), "--out", str(runs)],
+        [sys.executable, "-m", "walletchaos", "run", str(scenario), "--out", str(runs), "--runtime", runtime],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -73,6 +93,8 @@ def test_an_interrupt_at_any_phase_leaves_nothing_behind(tmp_path: Path, phase: 
     assert not (run_dir / "load-config.json").exists()
     assert not (run_dir / "report.html").exists() and "report.html" not in out
     assert leftovers() <= before, "the interrupted run left processes or clusters behind"
+    if runtime == "docker":
+        assert _containers() <= containers_before, "the interrupted run left containers behind"
     history = (run_dir / "history.jsonl").read_text().splitlines()
     applies = [json.loads(r) for r in history if '"nemesis"' in r and '"apply"' in r and '"ok"' in r]
     heals = [json.loads(r) for r in history if '"nemesis"' in r and '"heal"' in r and '"ok"' in r]
