@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,10 +20,15 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _guard(fn: Callable[..., int]) -> Callable[..., None]:
     """Map the exception tree onto exit codes, in one place."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends a command like Ctrl-C, never abruptly
         try:
             code = fn(*args, **kwargs)
         except ScenarioError as exc:
@@ -90,23 +96,30 @@ def main() -> None:
 @_guard
 def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int:
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown."""
-    from reports import terminal
-
     from .loader import load_scenario
     from .orchestrator import RunOptions
     from .orchestrator import run as run_scenario
 
     model = load_scenario(scenario)
     outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console))
+    try:
+        _show_outcome(outcome, model.name, model.seed if seed is None else seed)
+    except KeyboardInterrupt:  # the run is judged and stored; an interrupt while printing changes nothing
+        err_console.print(Text("interrupted while printing; the run directory holds the verdict"))
+    return outcome.exit_code
+
+
+def _show_outcome(outcome: Any, name: str, seed: int) -> None:
+    from reports import terminal
+
     if outcome.verdict is not None:
-        terminal.show(console, outcome.verdict, f"{model.name} (seed {model.seed if seed is None else seed})")
+        terminal.show(console, outcome.verdict, f"{name} (seed {seed})")
     console.print(
         Text.assemble("run directory: ", (str(outcome.run_dir), "bold"), f"  (report: {outcome.report})"),
         soft_wrap=True,
     )
     if outcome.exit_code != 0:
         console.print(Text.assemble("re-run with: ", (outcome.rerun, "bold")), soft_wrap=True)
-    return outcome.exit_code
 
 
 @main.command()

@@ -110,12 +110,12 @@ class Run:
 
     # -- the whole run ---------------------------------------------------------------------------------------
     def execute(self) -> RunOutcome:
-        self._write_inputs()
         nemesis: Nemesis | None = None
         audit: dict[str, Any] = {}
         versions: dict[str, Any] = {}
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
+            self._write_inputs()
             with Teardown(self._say) as undo:
                 self._mark_run(undo)
                 stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token, self.run_id)
