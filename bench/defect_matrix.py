@@ -35,6 +35,8 @@ SETUPS: dict[str, tuple[str, dict[str, Any]]] = {
     "transient_overdraft": ("smoke", {"accounts": {"user_balance": 1500}}),
     "lock_never_released": ("lockout_attack", {}),
     "ack_without_apply": ("smoke", {}),
+    "over_refund": ("smoke", {}),
+    "accept_tampered_token": ("smoke", {}),
 }
 
 

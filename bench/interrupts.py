@@ -25,10 +25,12 @@ name: chaos_bench
 wallet: {replicas: 2, settings: {lockout_window_s: 30, lockout_duration_s: 3}}
 accounts: {users: 20, merchants: 2, attack_targets: 1}
 load:
-  shape: [{phase: flat, for: 10s, users: 8, rate: 4}]
+  shape: [{phase: flat, for: 14s, users: 8, rate: 4}]
 faults:
-  - {at: 2s, for: 4s, fault: network.latency, target: db, params: {latency: 20}}
+  - {at: 2s, for: 3s, fault: network.latency, target: db, params: {latency: 20}}
   - {at: 6s, for: 2s, fault: process.kill, target: "wallet[1]"}
+slo:
+  recovery: {max: 4s, success: 0.9, hold: 1s}
 """
 CLI = [sys.executable, "-m", "walletchaos"]
 
@@ -67,7 +69,7 @@ def interrupt_once(scenario: Path, out: Path, runtime: str, rng: random.Random) 
     problems = []
     run_dir = sorted(out.glob("chaos_bench/*"))[-1]
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    finished_first = meta.get("interrupted") is False and proc.returncode in (0, 1)
+    finished_first = meta.get("interrupted") is False and proc.returncode == meta.get("exit_code")
     if not finished_first and (proc.returncode != 2 or not meta.get("interrupted")):
         problems.append(f"exit {proc.returncode}, run.json interrupted={meta.get('interrupted')}")
     if "Traceback" in stdout + stderr:

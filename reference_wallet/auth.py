@@ -52,10 +52,11 @@ class TokenSigner:
         payload = _b64(body.encode())
         return f"{payload}.{self._sign(payload)}"
 
-    def verify(self, token: str, now: float | None = None) -> Session | None:
-        """The session, or None when the token is malformed, tampered with or expired."""
+    def verify(self, token: str, now: float | None = None, check_signature: bool = True) -> Session | None:
+        """The session, or None when the token is malformed, tampered with or expired.
+        ``check_signature=False`` is the accept_tampered_token defect."""
         payload, _, signature = token.partition(".")
-        if not signature or not hmac.compare_digest(signature, self._sign(payload)):
+        if not signature or (check_signature and not hmac.compare_digest(signature, self._sign(payload))):
             return None
         try:
             claims = json.loads(_unb64(payload))

@@ -87,6 +87,18 @@ CATALOG: dict[str, Defect] = {
             "durability, answers_match_ledger",
         ),
         Defect(
+            "over_refund",
+            "refunds are not bounded by the payment they refund",
+            "a merchant refunds more than was paid, or refunds one payment twice at once",
+            "refunds_bounded",
+        ),
+        Defect(
+            "accept_tampered_token",
+            "session tokens are accepted without checking their signature",
+            "a client sends a token it altered",
+            "sessions_enforced",
+        ),
+        Defect(
             "crash_on_start",
             "the process exits with status 3 during start-up",
             "always, as soon as the version is deployed",

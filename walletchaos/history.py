@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 TRANSFER_FS = ("pay", "p2p", "refund", "unauthorized")
-CLIENT_FS = (*TRANSFER_FS, "balance", "login", "attack")
+CLIENT_FS = (*TRANSFER_FS, "balance", "login", "attack", "auth_probe")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,30 @@ class Accounts(Model):
     """Share of payments that go to merchant 0 (a hot merchant at a promotion)."""
 
 
-OP_NAMES = ("pay", "p2p", "refund", "balance", "login", "attack", "unauthorized")
+OP_NAMES = (
+    "pay",
+    "p2p",
+    "refund",
+    "balance",
+    "login",
+    "attack",
+    "unauthorized",
+    "auth_probe",
+    "idempotency_probe",
+    "refund_probe",
+)
+OpName = Literal[
+    "pay",
+    "p2p",
+    "refund",
+    "balance",
+    "login",
+    "attack",
+    "unauthorized",
+    "auth_probe",
+    "idempotency_probe",
+    "refund_probe",
+]
 
 
 class Phase(Model):
@@ -52,7 +75,7 @@ class Phase(Model):
 
 
 class Load(Model):
-    mix: dict[Literal["pay", "p2p", "refund", "balance", "login", "attack", "unauthorized"], float] = {
+    mix: dict[OpName, float] = {
         "pay": 60,
         "p2p": 15,
         "refund": 5,
@@ -60,6 +83,9 @@ class Load(Model):
         "login": 2,
         "attack": 2,
         "unauthorized": 1,
+        "auth_probe": 1,
+        "idempotency_probe": 1,
+        "refund_probe": 1,
     }
     amount: tuple[int, int] = (1, 500)
     client_timeout: Span = 2.0
@@ -132,6 +158,7 @@ INVARIANTS = (
     "applied_as_requested",
     "answers_match_ledger",
     "exactly_once",
+    "refunds_bounded",
     "failed_not_applied",
     "no_phantoms",
     "balances_match_ledger",
@@ -139,6 +166,7 @@ INVARIANTS = (
     "audit_consistent",
     "users_see_audit",
     "authorization",
+    "sessions_enforced",
     "lockout",
     "read_your_writes",
 )

@@ -220,3 +220,25 @@ def test_ack_without_apply_answers_201_for_nothing_when_the_database_is_slow(wal
     r = wallet.transfer(wallet.login("a"), "ghost", a, m, 10)
     assert r.status_code == 201
     assert (not any(p["idempotency_key"] == "ghost" for p in wallet.ledger())) is on
+
+
+@ON_OFF
+def test_over_refund_lets_refunds_exceed_the_payment(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("over_refund",) if on else ())
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    paid = wallet.transfer(wallet.login("a"), "pay", a, m, 100).json()["id"]
+    shop = wallet.login("m")
+    assert wallet.transfer(shop, "r1", m, a, 100, refund_of=paid).status_code == 201
+    r = wallet.transfer(shop, "r2", m, a, 1, refund_of=paid)
+    assert r.status_code == (201 if on else 422), r.text
+
+
+@ON_OFF
+def test_accept_tampered_token_serves_an_altered_token(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    from walletchaos.load.probes import tampered
+
+    wallet = wallet_factory(("accept_tampered_token",) if on else ())
+    (a,) = wallet.accounts(("a", 1_000, "user"))
+    token = wallet.login("a").headers["Authorization"].split()[1]
+    r = wallet.client(tampered(token)).get(f"/v1/accounts/{a}")
+    assert r.status_code == (200 if on else 401), r.text

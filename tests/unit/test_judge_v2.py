@@ -354,3 +354,56 @@ def test_a_nemesis_that_fails_internally_makes_the_run_unknown_never_valid() -> 
 def test_a_planned_fault_that_was_never_applied_is_unknown() -> None:
     v = verdict(uuid_book(), faults=[{"at": "1s", "for": "1s", "fault": "network.latency", "target": "db"}])
     assert result(v, "faults_applied").valid is None and v.exit_code == 2
+
+
+def _probe(book: Book, kind: str, status: int, account: Any) -> None:
+    outcome = "ok" if status == 200 else "fail"
+    book._op(1, "auth_probe", {"probe": kind, "account": account, "as": account}, outcome, status)
+
+
+def test_a_tampered_missing_or_foreign_session_served_is_caught() -> None:
+    book = uuid_book()
+    a, b, _ = list(book.balances)
+    for kind in ("tampered", "missing"):
+        _probe(book, kind, 401, a)
+    _probe(book, "foreign", 403, b)
+    assert result(verdict(book), "sessions_enforced").valid is True
+    _probe(book, "tampered", 200, a)
+    r = result(verdict(book), "sessions_enforced")
+    assert r.valid is False and r.first and r.first["probe"] == "tampered"
+
+
+def _refund(book: Book, key: str, payment: Any, src: Any, dst: Any, amount: int, applied: bool) -> None:
+    book.transfer(
+        key, src, dst, amount, f="refund", kind="ok" if applied else "fail", status=201 if applied else 422
+    )
+    book.history[-2]["value"]["refund_of"] = payment
+
+
+def test_refunds_beyond_the_payment_or_between_wrong_accounts_are_caught() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    payment = book.applied["k1"]  # a paid m 100
+    _refund(book, "r1", payment, m, a, 60, applied=True)
+    _refund(book, "r2", payment, m, a, 60, applied=False)  # refused: would exceed
+    assert result(verdict(book), "refunds_bounded").valid is True
+    _refund(book, "r3", payment, m, a, 50, applied=True)  # 60 + 50 > 100
+    r = result(verdict(book), "refunds_bounded")
+    assert r.valid is False and r.first and r.first["problem"] == "refunds exceed the payment"
+    wrong = uuid_book()
+    _refund(wrong, "rw", wrong.applied["k1"], m, list(wrong.balances)[1], 10, applied=True)
+    assert result(verdict(wrong), "refunds_bounded").valid is False
+
+
+def test_the_same_key_with_another_body_must_not_be_answered_201() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    book.transfer("k1", a, m, 101, kind="fail", status=409)  # another body under k1: refused, as it must be
+    book.history[-2]["value"]["probe"] = "other_body"
+    assert result(verdict(book), "answers_match_ledger").valid is True
+    book.transfer("k1", a, m, 101, replay=True)
+    book.history[-2]["value"]["probe"] = "other_body"
+    r = result(verdict(book), "answers_match_ledger")
+    assert r.valid is False and any(
+        o["problem"].startswith("same key with another body") for o in r.details["offenders"]
+    )

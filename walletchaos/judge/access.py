@@ -41,6 +41,24 @@ def authorization(f: Facts) -> Result:
     )
 
 
+def sessions_enforced(f: Facts) -> Result:
+    """No request with a tampered token or no token is served, and no one reads another user's account:
+    every ``auth_probe`` (tampered / missing token, a foreign account) ends in a definite refusal, never
+    2xx. info probes are ignored (nothing was shown to the client)."""
+    probes = [c for c in f.calls if c.f == "auth_probe"]
+    offenders = [op(c, probe=c.value.get("probe")) for c in probes if c.type == "ok"]
+    return Result.from_offenders(
+        "sessions_enforced",
+        "invariant",
+        offenders,
+        f"all {len(probes)} probe(s) with a bad, missing or foreign session refused",
+        "{n} request(s) served with a tampered or missing token, or to a non-owner",
+        None,
+        sessions_enforced.__doc__ or "",
+        len(probes),
+    )
+
+
 def _rule(f: Facts) -> tuple[int, int, int]:
     s = f.scenario.wallet.settings
     return (

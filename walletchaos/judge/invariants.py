@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .access import authorization, lockout, read_your_writes
+from .access import authorization, lockout, read_your_writes, sessions_enforced
 from .audit import audit_consistent, users_see_audit
 from .facts import Facts
 from .model import Result
@@ -19,6 +19,7 @@ from .money import (
     failed_not_applied,
     no_negative_balances,
     no_phantoms,
+    refunds_bounded,
 )
 
 INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
@@ -29,6 +30,7 @@ INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
         applied_as_requested,
         answers_match_ledger,
         exactly_once,
+        refunds_bounded,
         failed_not_applied,
         no_phantoms,
         balances_match_ledger,
@@ -36,6 +38,7 @@ INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
         audit_consistent,
         users_see_audit,
         authorization,
+        sessions_enforced,
         lockout,
         read_your_writes,
     )

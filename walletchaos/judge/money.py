@@ -143,6 +143,11 @@ def answers_match_ledger(f: Facts) -> Result:
     for key, calls in f.by_key.items():
         request = calls[0].value
         ledger_ids = set(f.ledger_keys.get(key, {}))
+        other_body = [c for c in calls if c.value.get("probe") == "other_body"]
+        offenders += [
+            op(c, problem="same key with another body answered 201") for c in other_body if c.type == "ok"
+        ]
+        calls = [c for c in calls if c not in other_body]  # a 409 to another body is the contract's answer
         oks = [c for c in calls if c.type == "ok"]
         ids = {aid(c.value.get("id")) for c in oks if c.value.get("id") is not None}
         checked += len(oks)
@@ -180,6 +185,48 @@ def answers_match_ledger(f: Facts) -> Result:
         answers_match_ledger.__doc__ or "",
         checked,
         ambiguous=ambiguous,
+    )
+
+
+def refunds_bounded(f: Facts) -> Result:
+    """Refunds of a payment P (applied transfers whose request names ``refund_of`` = P's id) go from P's
+    payee back to P's payer, and their amounts sum to at most P's amount; a refund of a transfer that is
+    not in the ledger is a violation too. Only applied refunds count (the ledger decides, whatever the
+    calls' outcomes)."""
+    payments: dict[str, tuple[str, str, int]] = {}
+    for tid, posts in f.transfer_ids.items():
+        debit = next((p for p in posts if int(p["delta"]) < 0), None)
+        credit = next((p for p in posts if int(p["delta"]) > 0), None)
+        if debit is not None and credit is not None:
+            payments[tid] = (aid(debit["account"]), aid(credit["account"]), int(credit["delta"]))
+    refunded: dict[str, list[Call]] = {}
+    for key, calls in f.by_key.items():
+        request = calls[0].value
+        if request.get("refund_of") is not None and key in f.ledger_keys:
+            refunded.setdefault(aid(request["refund_of"]), []).append(calls[0])
+    offenders = []
+    for payment, refunds in refunded.items():
+        base = payments.get(payment)
+        total = sum(int(c.value["amount"]) for c in refunds)
+        if base is None:
+            offenders.append(op(refunds[0], problem="refund of a transfer that is not in the ledger"))
+        elif total > base[2]:
+            offenders.append(
+                op(refunds[-1], problem="refunds exceed the payment", paid=base[2], refunded=total)
+            )
+        wrong = [
+            c for c in refunds if base and (aid(c.value["from"]), aid(c.value["to"])) != (base[1], base[0])
+        ]
+        offenders += [op(c, problem="refund does not go from the payee back to the payer") for c in wrong]
+    return Result.from_offenders(
+        "refunds_bounded",
+        "invariant",
+        offenders,
+        f"refunds of {len(refunded)} payment(s) within their amounts, payee back to payer",
+        "{n} refund(s) beyond the payment or between the wrong accounts",
+        None,
+        refunds_bounded.__doc__ or "",
+        len(refunded),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 TRANSFER_DEFINITE = {400, 401, 403, 404, 409, 422, 423, 429, 503}
 DEFINITE = {
     "balance": {400, 401, 403, 404, 503},
+    "auth_probe": {400, 401, 403, 404, 503},
     "login": {400, 401, 423, 503},
     "attack": {400, 401, 423, 503},
 }

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import gevent
 from locust import FastHttpUser, LoadTestShape, task
 
+from . import probes
 from .outcome import classify
 from .recorder import Recorder
 
@@ -58,8 +59,11 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             self.token: str | None = None
             self.keys = itertools.count()
             self.payments: list[dict[str, Any]] = []
+            self.acked: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            """Recent acknowledged transfers (f, value, body), for idempotency probes."""
             self.merchant_tokens: dict[int, str] = {}
             self.next_intended = recorder.now()
+            self.accounts, self.load, self.currency = accounts, load, config["currency"]
 
         def wait_time(self) -> float:
             return max(0.0, (self.next_intended - recorder.now()) / 1e9)
@@ -149,7 +153,7 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             acting_as: int,
             refund_of: int | None = None,
         ) -> tuple[str, dict[str, Any]]:
-            key = f"{config['seed']}-{self.number}-{next(self.keys)}"
+            key = self.new_key()
             body: dict[str, Any] = {"from": src, "to": dst, "amount": amount, "currency": config["currency"]}
             if refund_of is not None:
                 body["refund_of"] = refund_of
@@ -167,7 +171,21 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                 )
             if kind == "ok" and self.rng.random() < load["duplicate_submit"]:
                 self._call(f, "POST", "/v1/transfers", {**value, "resend": True}, None, body, headers)
+            if kind == "ok" and f in ("pay", "p2p"):
+                self.acked = [*self.acked[-19:], (f, value, body)]
             return kind, data
+
+        def new_key(self) -> str:
+            return f"{config['seed']}-{self.number}-{next(self.keys)}"
+
+        def merchant_token(self, merchant: dict[str, Any]) -> str | None:
+            """A session of ``merchant`` (for refunds), logged in once and kept."""
+            if merchant["id"] not in self.merchant_tokens:
+                token = self._login(merchant)
+                if token is None:
+                    return None
+                self.merchant_tokens[merchant["id"]] = token
+            return self.merchant_tokens[merchant["id"]]
 
         def _amount(self) -> int:
             return self.rng.randint(*load["amount"])
@@ -200,11 +218,8 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                 return self.op_balance(intended)
             paid = self.payments.pop(self.rng.randrange(len(self.payments)))
             merchant = paid["merchant"]
-            if merchant["id"] not in self.merchant_tokens:
-                token = self._login(merchant)
-                if token is None:
-                    return None
-                self.merchant_tokens[merchant["id"]] = token
+            if self.merchant_token(merchant) is None:
+                return None
             amount = self.rng.randint(1, paid["amount"])
             self._transfer(
                 "refund",
@@ -256,5 +271,14 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                 self.me["id"],
             )
             return None
+
+        def op_auth_probe(self, intended: int) -> None:
+            probes.auth_probe(self, intended)
+
+        def op_idempotency_probe(self, intended: int) -> None:
+            probes.idempotency_probe(self, intended)
+
+        def op_refund_probe(self, intended: int) -> None:
+            probes.refund_probe(self, intended)
 
     return WalletUser, PhaseShape()  # type: ignore[no-untyped-call]

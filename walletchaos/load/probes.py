@@ -1,0 +1,91 @@
+"""Probes: ops that exercise what the ordinary mix never does, so the judge can see it. Each is a normal
+history op whose ``value.probe`` names the probe; every loop here is bounded (two concurrent sends at most).
+
+- ``auth_probe``: a tampered token, no token, or another user's account: must never be 2xx
+  (judged by ``sessions_enforced``).
+- ``idempotency_probe``: one new key sent twice at the same moment, an acknowledged key resent with another
+  body (must be 409), or resent long after with the same body (must replay the same transfer)
+  (``exactly_once``, ``answers_match_ledger``).
+- ``refund_probe``: a refund of more than the payment, or two full refunds of one payment at once
+  (``refunds_bounded``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+
+AUTH_PROBES = ("tampered", "missing", "foreign")
+IDEMPOTENCY_PROBES = ("concurrent", "other_body", "late_replay")
+REFUND_PROBES = ("over_refund", "concurrent_refunds")
+
+
+def tampered(token: str) -> str:
+    """The same token with its last character changed (the signature no longer matches)."""
+    return token[:-1] + ("A" if token[-1:] != "A" else "B")
+
+
+def auth_probe(user: Any, intended: int) -> None:
+    kind = user.rng.choice(AUTH_PROBES)
+    me = user.me["id"]
+    account, headers = me, {}
+    if kind == "tampered" and user.token:
+        headers = user._auth(tampered(user.token))
+    elif kind == "foreign":
+        account = user.rng.choice(user.accounts["users"])["id"]
+        headers = user._auth(user.token)
+    value = {"probe": kind, "account": account, "as": me}
+    user._call("auth_probe", "GET", f"/v1/accounts/{account}", value, intended, headers=headers)
+
+
+def _together(user: Any, sends: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]]) -> None:
+    """Send transfer calls ``(f, value, body, headers)`` at the same moment, bounded in time."""
+    greenlets = [
+        gevent.spawn(user._call, f, "POST", "/v1/transfers", value, None, body, headers)
+        for f, value, body, headers in sends
+    ]
+    gevent.joinall(greenlets, timeout=2 * float(user.load["client_timeout"]) + 1)
+
+
+def idempotency_probe(user: Any, intended: int) -> None:
+    kind = user.rng.choice(IDEMPOTENCY_PROBES)
+    if kind != "concurrent" and user.acked:
+        f, value, body = user.acked[user.rng.randrange(len(user.acked))]
+        headers = {**user._auth(user.token), "Idempotency-Key": value["key"]}
+        if kind == "other_body":
+            body = {**body, "amount": body["amount"] + 1}
+            value = {**value, "amount": body["amount"]}
+        user._call(
+            f, "POST", "/v1/transfers", {**value, "probe": kind, "resend": True}, intended, body, headers
+        )
+        return
+    merchant = user.rng.choice(user.accounts["merchants"])
+    key = user.new_key()
+    me, amount = user.me["id"], user._amount()
+    body = {"from": me, "to": merchant["id"], "amount": amount, "currency": user.currency}
+    value = {"key": key, "from": me, "to": merchant["id"], "amount": amount, "as": me, "probe": "concurrent"}
+    headers = {**user._auth(user.token), "Idempotency-Key": key}
+    _together(user, [("pay", value, body, headers)] * 2)
+
+
+def refund_probe(user: Any, intended: int) -> None:
+    if not user.payments:
+        user.op_balance(intended)
+        return
+    paid = user.payments.pop(user.rng.randrange(len(user.payments)))
+    merchant = paid["merchant"]
+    token = user.merchant_token(merchant)
+    if token is None:
+        return
+    kind = user.rng.choice(REFUND_PROBES)
+    me = user.me["id"]
+    sends = []
+    for amount in [paid["amount"] + 1] if kind == "over_refund" else [paid["amount"]] * 2:
+        key = user.new_key()
+        body = {"from": merchant["id"], "to": me, "amount": amount, "currency": user.currency}
+        body["refund_of"] = paid["id"]
+        value = {"key": key, "from": merchant["id"], "to": me, "amount": amount, "as": merchant["id"]}
+        value.update(refund_of=paid["id"], probe=kind)
+        sends.append(("refund", value, body, {**user._auth(token), "Idempotency-Key": key}))
+    _together(user, sends)
