@@ -407,3 +407,18 @@ def test_the_same_key_with_another_body_must_not_be_answered_201() -> None:
     assert r.valid is False and any(
         o["problem"].startswith("same key with another body") for o in r.details["offenders"]
     )
+
+
+def test_a_balance_mismatch_names_the_transfer_that_explains_it() -> None:
+    book = uuid_book()
+    a, _, m = list(book.balances)
+    book.transfer("k-17", a, m, 2500 % 1000 + 7, kind="fail", status=503, applied=False)
+    snap = dict(book.balances)
+    snap[m] += 507  # the wallet credited m anyway, without a ledger entry
+    snap[a] -= 507
+    v = verdict(book, book.audit(snap))
+    r = result(v, "balances_match_ledger")
+    worst = next(o for o in r.details["offenders"] if o["account"] == m)
+    assert worst["explained_by"] == [
+        f"key k-17 answered 503 (not in the ledger); its 507 is in {m}'s credits"
+    ]

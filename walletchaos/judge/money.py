@@ -39,6 +39,32 @@ def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
     return sorted([(aid(value["from"]), -amount), (aid(value["to"]), amount)])
 
 
+OUTCOME_ORDER = {"ok": 0, "info": 1, "fail": 2}
+
+
+def explain(f: Facts, account: str, diff: int, limit: int = 3) -> list[str]:
+    """The transfers that would explain ``diff`` on ``account`` (stored - replayed): requests touching the
+    account whose amount is |diff|, acknowledged first, then unknown, then failed, e.g. "key k-17 answered
+    503 but its 2500 is in m0003's credits"."""
+    want = abs(diff)
+    candidates = []
+    for key, calls in f.by_key.items():
+        v = calls[0].value
+        if int(v.get("amount", -1)) != want or account not in (aid(v.get("from")), aid(v.get("to"))):
+            continue
+        best = min(calls, key=lambda c: OUTCOME_ORDER.get(c.type, 3))
+        side = "credits" if aid(v.get("to")) == account else "debits"
+        answer = {"ok": "acknowledged", "info": "ended unknown"}.get(best.type, f"answered {best.status}")
+        where = "in the ledger" if key in f.ledger_keys else "not in the ledger"
+        candidates.append(
+            (
+                OUTCOME_ORDER.get(best.type, 3),
+                f"key {key} {answer} ({where}); its {want} is in {account}'s {side}",
+            )
+        )
+    return [text for _, text in sorted(candidates)[:limit]]
+
+
 def conservation(f: Facts) -> Result:
     """sum(final snapshot balances of the run's accounts) == sum(their initial balances). Transfers move
     money, never create or destroy it; info ops do not matter because any applied transfer is zero-sum.
@@ -51,6 +77,7 @@ def conservation(f: Facts) -> Result:
     if before == after:
         return Result("conservation", "invariant", True, f"total {after} conserved", exercised=exercised)
     impact = {a: f.snapshot.get(a, 0) - f.replay.get(a, 0) for a in f.initial}
+    explained = [a for a, d in impact.items() if d][:100]  # each explanation scans the keys: bounded
     return Result(
         "conservation",
         "invariant",
@@ -62,6 +89,7 @@ def conservation(f: Facts) -> Result:
             "final_total": after,
             "difference": after - before,
             "impact_by_account": {a: d for a, d in impact.items() if d},
+            "explained_by": {a: explain(f, a, d) for a, d in list(impact.items()) if d and a in explained},
         },
         exercised=exercised,
     )
@@ -306,11 +334,19 @@ def balances_match_ledger(f: Facts) -> Result:
     if f.snapshot is None:
         return unknown("balances_match_ledger", "no audit snapshot")
     replay = f.replay
-    offenders = [
-        {"index": None, "account": a, "stored": b, "replayed": replay.get(a, 0), "diff": b - replay.get(a, 0)}
+    offenders: list[dict[str, Any]] = [
+        {
+            "index": None,
+            "account": a,
+            "stored": b,
+            "replayed": replay.get(a, 0),
+            "diff": b - replay.get(a, 0),
+        }
         for a, b in sorted(f.snapshot.items())
         if b != replay.get(a, 0)
     ]
+    for o in offenders[:100]:  # each explanation scans the keys: bounded
+        o["explained_by"] = explain(f, o["account"], o["diff"])
     return Result.from_offenders(
         "balances_match_ledger",
         "invariant",
