@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
 from ..scenario import Scenario
@@ -36,8 +38,8 @@ class LocalStack(Targets):
 
     def start(self) -> None:
         """Each resource registers its undo the moment it exists (``close`` runs them in reverse)."""
+        self.undo.push("delete the PostgreSQL cluster directory", self._destroy_cluster)  # before it exists
         self.pg = PostgresCluster.fresh(free_port(), self.run_id)
-        self.undo.push("delete the PostgreSQL cluster directory", self._destroy_cluster)
         self.pg.init()
         self.undo.push("stop PostgreSQL", self.pg.stop)
         self.server = ToxiproxyServer(self.logs / "toxiproxy.log")
@@ -64,11 +66,22 @@ class LocalStack(Targets):
             self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
 
     def _destroy_cluster(self) -> None:
-        assert self.pg is not None
-        with contextlib.suppress(OSError):
-            self.logs.mkdir(parents=True, exist_ok=True)
-            shutil.copy(self.pg.base / "postgres.log", self.logs / "postgres.log")
-        self.pg.destroy()
+        """Keep the server log, stop the server, delete the directory. An interrupted initdb may leave its
+        bootstrap backend writing for a moment (killing initdb does not kill it): retry until it is gone.
+        A directory created but not yet assigned is found by the run's own prefix."""
+        if self.pg is not None:
+            with contextlib.suppress(OSError):
+                self.logs.mkdir(parents=True, exist_ok=True)
+                shutil.copy(self.pg.base / "postgres.log", self.logs / "postgres.log")
+            self.pg.stop()
+        dirs = [self.pg.base] if self.pg is not None else []
+        if self.run_id:
+            dirs += Path(tempfile.gettempdir()).glob(f"walletchaos-pg-{self.run_id}-*")
+        deadline = time.monotonic() + 10
+        while any(d.exists() for d in dirs) and time.monotonic() < deadline:
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+            time.sleep(0.2 if any(d.exists() for d in dirs) else 0)
 
     def replicas(self) -> list[Replica]:
         return list(self.wallets)
