@@ -225,7 +225,7 @@ def test_ack_without_apply_answers_201_for_nothing_when_the_database_is_slow(wal
 @ON_OFF
 def test_over_refund_lets_refunds_exceed_the_payment(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
     wallet = wallet_factory(("over_refund",) if on else ())
-    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
+    a, m = wallet.accounts(("a", 1_000, "user"), ("m", 50, "merchant"))  # funds for the extra refund
     paid = wallet.transfer(wallet.login("a"), "pay", a, m, 100).json()["id"]
     shop = wallet.login("m")
     assert wallet.transfer(shop, "r1", m, a, 100, refund_of=paid).status_code == 201
