@@ -6,6 +6,7 @@ See scenarios/README.md for the format with examples. Every span is seconds afte
 from __future__ import annotations
 
 import difflib
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -22,6 +23,11 @@ class Model(BaseModel):
 
 
 class WalletConfig(Model):
+    command: str | None = Field(None, min_length=1, max_length=4096)
+    """Your wallet, started once per replica (local runtime): placeholders {host} {port} {database_url}
+    {admin_token} {replica} {python}, the same values in the environment. None: the reference wallet."""
+    start_timeout: Span = Field(30.0, gt=0, le=600)
+    """How long each replica may take until GET /readyz answers 200 (else exit 255 with its log tail)."""
     replicas: int = Field(1, ge=1, le=8)
     defects: list[str] = []
     version: str = "1.0.0"
@@ -240,11 +246,44 @@ class Scenario(Model):
                 )
         return out
 
+    def _command_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        command = self.wallet.command
+        if command is None:
+            return []
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        loc: tuple[str | int, ...] = ("wallet", "command")
+        values = dict.fromkeys(("host", "port", "database_url", "admin_token", "replica", "python"), "x")
+        try:
+            shlex.split(command.format(**values))
+        except KeyError as exc:
+            out.append((loc, f"unknown placeholder {{{exc.args[0]}}} (valid: {', '.join(sorted(values))})"))
+        except (ValueError, IndexError) as exc:
+            out.append((loc, f"not a command line: {exc}"))
+        if self.runtime == "docker":
+            out.append(
+                (loc, "runs on the local runtime; the docker runtime starts images (not yet your own)")
+            )
+        if self.wallet.defects:
+            out.append(
+                (
+                    ("wallet", "defects"),
+                    "defects are the reference wallet's; with a command, start the defective version itself",
+                )
+            )
+        for i, f in enumerate(self.faults):
+            if f.fault == "deploy":
+                out.append(
+                    (("faults", i, "fault"), "deploy rolls reference-wallet versions; not yet a command")
+                )
+        return out
+
     def _wallet_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         from reference_wallet.config import Settings
         from reference_wallet.defects import CATALOG
 
-        out: list[tuple[tuple[str | int, ...], str]] = []
+        out: list[tuple[tuple[str | int, ...], str]] = self._command_problems()
+        if self.wallet.command is not None:
+            return out  # settings describe the user's wallet (the lockout rule); they are not its flags
         for j, name in enumerate(self.wallet.defects):
             if name not in CATALOG:
                 out.append(

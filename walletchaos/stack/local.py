@@ -56,11 +56,12 @@ class LocalStack(Targets):
                 self.admin_token,
                 self.logs / f"wallet{i}.log",
                 cfg.defects,
-                {"kdf_log2_n": 10, **cfg.settings},
+                cfg.settings if cfg.command else {"kdf_log2_n": 10, **cfg.settings},
+                cfg.command,
             )
             self.wallets.append(wallet)
             self.undo.push(f"stop wallet{i}", wallet.stop)  # before it starts: it may be killed while waiting
-            wallet.start(wait_s=30, ready=True)
+            wallet.start(wait_s=cfg.start_timeout, ready=True)
             ingress = free_port()
             api.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{wallet.port}")
             self.ingress_urls.append(f"http://127.0.0.1:{ingress}")

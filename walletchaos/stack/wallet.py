@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..errors import WalletError, log_tail
+from ..errors import InfraError, WalletError, log_tail
 from .proc import ManagedProcess, http_ok, wait_until
+
+REFERENCE_COMMAND = "{python} -m reference_wallet --host {host} --port {port} --database-url {database_url}"
+"""The reference wallet as a wallet command like any other (its admin token comes by environment)."""
+
+
+def reference_command(defects: Iterable[str], settings: Mapping[str, object]) -> str:
+    """The reference wallet's command line for a version carrying ``defects`` and ``settings``."""
+    command = REFERENCE_COMMAND
+    if defects:
+        command += " --defects " + shlex.quote(",".join(sorted(defects)))
+    for key, value in sorted(settings.items()):
+        command += " --set " + shlex.quote(f"{key}={value}")
+    return command
 
 
 class WalletProcess:
-    """One replica: ``python -m reference_wallet`` on 127.0.0.1:port, admin token passed by environment."""
+    """One replica: the wallet command on 127.0.0.1:port. Placeholders {host} {port} {database_url}
+    {admin_token} {replica} {python} are filled in, and the same values are in the environment as HOST,
+    PORT, DATABASE_URL, ADMIN_TOKEN (and WALLET_ADMIN_TOKEN), REPLICA; scenario settings arrive as
+    WALLETCHAOS_SETTING_<NAME>. ``defects`` names what the version carries (the reference wallet's
+    catalog), for the report and deploy read-back."""
 
     def __init__(
         self,
@@ -22,43 +40,47 @@ class WalletProcess:
         log_path: Path,
         defects: Iterable[str] = (),
         settings: Mapping[str, object] | None = None,
+        command: str | None = None,
+        start_timeout_s: float = 30.0,
     ) -> None:
         self.name, self.port, self.database_url = name, port, database_url
         self.admin_token, self.log_path = admin_token, log_path
         self.settings = dict(settings or {})
         self.defects = sorted(defects)
+        self.command = command
+        self.start_timeout_s = start_timeout_s
         self.proc: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def values(self) -> dict[str, str]:
+        return {
+            "host": "127.0.0.1",
+            "port": str(self.port),
+            "database_url": self.database_url,
+            "admin_token": self.admin_token,
+            "replica": self.name.removeprefix("wallet"),
+            "python": sys.executable,
+        }
+
     def argv(self) -> list[str]:
-        argv = [
-            sys.executable,
-            "-m",
-            "reference_wallet",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--database-url",
-            self.database_url,
-        ]
-        if self.defects:
-            argv += ["--defects", ",".join(self.defects)]
-        for key, value in sorted(self.settings.items()):
-            argv += ["--set", f"{key}={value}"]
-        return argv
+        template = self.command or reference_command(self.defects, self.settings)
+        return shlex.split(template.format(**self.values()))
+
+    def env(self) -> dict[str, str]:
+        env = {k.upper(): v for k, v in self.values().items() if k != "python"}
+        env["WALLET_ADMIN_TOKEN"] = self.admin_token
+        env.update({f"WALLETCHAOS_SETTING_{k.upper()}": str(v) for k, v in self.settings.items()})
+        return env
 
     def start(self, defects: Iterable[str] | None = None, wait_s: float = 20.0, ready: bool = False) -> None:
         """(Re)start, optionally as another version; waits for /healthz, and for /readyz when ``ready``
         (a heal must not depend on the database being up)."""
         if defects is not None:
             self.defects = sorted(defects)
-        self.proc = ManagedProcess(
-            self.name, self.argv(), self.log_path, env={"WALLET_ADMIN_TOKEN": self.admin_token}
-        )
+        self.proc = ManagedProcess(self.name, self.argv(), self.log_path, env=self.env())
         self.proc.start()
         probe = "/readyz" if ready else "/healthz"
 
@@ -70,7 +92,12 @@ class WalletProcess:
                 )
             return http_ok(self.url + probe)
 
-        wait_until(up, wait_s, f"wallet {self.name} on port {self.port}")
+        try:
+            wait_until(up, wait_s, f"wallet {self.name} on port {self.port} ({probe} answering 200)")
+        except WalletError:
+            raise
+        except InfraError as exc:
+            raise InfraError(f"{exc}; the end of {self.log_path}:\n{log_tail(self.log_path)}") from None
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -1,0 +1,59 @@
+"""Any wallet by its command line: the harness starts it once per replica against its own throwaway
+PostgreSQL behind the db proxy, and every fault family but deploy applies. Here the command is the
+reference wallet's own, written as a user would write theirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_scenarios import leftovers, run_cli
+
+COMMAND = (
+    "{python} -m reference_wallet --host {host} --port {port} --database-url {database_url}"
+    " --set kdf_log2_n=10 --set lockout_window_s=30 --set lockout_duration_s=3"
+)
+SCENARIO = f"""\
+name: smoke_command
+wallet:
+  replicas: 2
+  command: "{COMMAND}"
+  settings: {{lockout_window_s: 30, lockout_duration_s: 3}}
+accounts: {{users: 30, merchants: 3, attack_targets: 1}}
+load:
+  shape: [{{phase: flat, for: 14s, users: 12, rate: 4}}]
+faults:
+  - {{at: 3s, for: 3s, fault: network.latency, target: db, params: {{latency: 40}}}}
+  - {{at: 7s, for: 2s, fault: process.kill, target: "wallet[1]"}}
+slo:
+  recovery: {{max: 5s, success: 0.9, hold: 1s}}
+"""
+
+
+def test_a_wallet_given_as_a_command_is_run_faulted_and_judged(tmp_path: Path) -> None:
+    before = leftovers()
+    scenario = tmp_path / "smoke_command.yaml"
+    scenario.write_text(SCENARIO)
+    done = run_cli("run", str(scenario), out=tmp_path / "runs")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    run_dir = (tmp_path / "runs" / "latest").resolve()
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["valid"] == "valid" and verdict["stats"]["ops"] > 300
+    assert "schema ready" in (run_dir / "logs" / "wallet1.log").read_text()  # started by its command
+    assert leftovers() <= before
+
+
+def test_a_wallet_command_that_never_becomes_ready_is_255_with_its_log(tmp_path: Path) -> None:
+    before = leftovers()
+    scenario = tmp_path / "deaf.yaml"
+    scenario.write_text("""\
+name: deaf
+wallet: {command: "{python} -m http.server --bind {host} {port}", start_timeout: 2s}
+accounts: {users: 4, merchants: 1, attack_targets: 0}
+load:
+  shape: [{phase: p, for: 5s, users: 2}]
+""")
+    done = run_cli("run", str(scenario), out=tmp_path / "runs", timeout=120)
+    assert done.returncode == 255, done.stdout + done.stderr
+    assert "wallet0" in done.stderr and "/readyz" in done.stderr and "GET /readyz" in done.stderr
+    assert leftovers() <= before
