@@ -45,18 +45,6 @@ class Accounts(Model):
     """Share of payments that go to merchant 0 (a hot merchant at a promotion)."""
 
 
-OP_NAMES = (
-    "pay",
-    "p2p",
-    "refund",
-    "balance",
-    "login",
-    "attack",
-    "unauthorized",
-    "auth_probe",
-    "idempotency_probe",
-    "refund_probe",
-)
 OpName = Literal[
     "pay",
     "p2p",
