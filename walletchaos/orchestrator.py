@@ -114,9 +114,10 @@ class Run:
         audit: dict[str, Any] = {}
         versions: dict[str, Any] = {}
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        undo = Teardown(self._say)
         try:
             self._write_inputs()
-            with Teardown(self._say) as undo:
+            with undo:
                 self._mark_run(undo)
                 stack = make_stack(self.scenario, self.runtime, self.run_dir, self.admin_token, self.run_id)
                 undo.push("stop the stack", self._close_stack(stack), timeout_s=180)
@@ -141,6 +142,7 @@ class Run:
             self.interrupted = True
         except WalletError as exc:  # the wallet under test cannot even start: a verdict, not a crash
             self.wallet_error = str(exc)
+        self.teardown_failures += undo.failures
         try:
             return self._finish(nemesis, audit, versions)
         finally:
