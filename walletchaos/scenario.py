@@ -154,6 +154,7 @@ INVARIANTS = (
     "exactly_once",
     "refunds_bounded",
     "failed_not_applied",
+    "no_wrong_refusals",
     "no_phantoms",
     "balances_match_ledger",
     "no_negative_balances",

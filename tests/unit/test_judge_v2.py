@@ -422,3 +422,53 @@ def test_a_balance_mismatch_names_the_transfer_that_explains_it() -> None:
     assert worst["explained_by"] == [
         f"key k-17 answered 503 (not in the ledger); its 507 is in {m}'s credits"
     ]
+
+
+def test_refusals_the_history_proves_wrong_are_caught() -> None:
+    book = uuid_book()
+    a, b, m = list(book.balances)
+    book.transfer("fine", a, m, 10**6, kind="fail", status=422)  # really insufficient
+    book.history[-1]["error"] = "insufficient_funds"
+    v = verdict(book)
+    assert result(v, "no_wrong_refusals").valid is True
+    book.transfer("lied", a, m, 5, kind="fail", status=422)  # a has 900: it covered 5
+    book.history[-1]["error"] = "insufficient_funds"
+    book.transfer("lost", b, m, 1, kind="fail", status=404)
+    book.history[-1]["error"] = "unknown_account"
+    book._op(1, "balance", {"account": a, "as": a}, "fail", 401)
+    r = result(verdict(book), "no_wrong_refusals")
+    problems = sorted(o["problem"] for o in r.details["offenders"])
+    assert r.valid is False and problems == [
+        "401 to the user's own session",
+        "404 for accounts that exist",
+        "422 insufficient_funds but the balance covered it",
+    ]
+
+
+def test_a_422_during_concurrent_debits_is_not_blamed() -> None:
+    book = Book({1: 100, 2: 0})
+    book.history.append(  # a debit of 95 in flight (not yet acknowledged) when the refusal is decided
+        {
+            "process": 9,
+            "op": 900,
+            "type": "invoke",
+            "f": "pay",
+            "time": book.tick(),
+            "value": {"key": "big", "from": 1, "to": 2, "amount": 95, "as": 1},
+        }
+    )
+    book.post("big", 1, 2, 95)
+    book.transfer("small", 1, 2, 10, kind="fail", status=422)
+    book.history[-1]["error"] = "insufficient_funds"
+    book.history.append(
+        {
+            "process": 9,
+            "op": 900,
+            "type": "ok",
+            "f": "pay",
+            "time": book.tick(),
+            "status": 201,
+            "value": {"id": book.applied.get("big", 1)},
+        }
+    )
+    assert result(verdict(book), "no_wrong_refusals").valid is True

@@ -21,6 +21,7 @@ from .money import (
     no_phantoms,
     refunds_bounded,
 )
+from .refusals import no_wrong_refusals
 
 INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
     fn.__name__: fn
@@ -32,6 +33,7 @@ INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
         exactly_once,
         refunds_bounded,
         failed_not_applied,
+        no_wrong_refusals,
         no_phantoms,
         balances_match_ledger,
         no_negative_balances,
