@@ -164,6 +164,7 @@ INVARIANTS = (
     "sessions_enforced",
     "lockout",
     "read_your_writes",
+    "reads_in_order",
 )
 
 

@@ -472,3 +472,17 @@ def test_a_422_during_concurrent_debits_is_not_blamed() -> None:
         }
     )
     assert result(verdict(book), "no_wrong_refusals").valid is True
+
+
+def test_a_read_that_misses_an_acknowledged_credit_or_shows_the_future_is_caught() -> None:
+    book = Book({1: 100, 2: 100})
+    book.transfer("in", 2, 1, 30)  # acknowledged credit to 1
+    book.read(1)  # 130: fine
+    assert result(verdict(book), "reads_in_order").valid is True
+    book.read(1, balance=100)  # misses the acknowledged credit
+    r = result(verdict(book), "reads_in_order")
+    assert r.valid is False and r.first and r.first["possible"] == [130, 130]
+    future = Book({1: 100, 2: 100})
+    future.read(1, balance=90)  # shows a debit sent only after the read ended
+    future.transfer("later", 1, 2, 10)
+    assert result(verdict(future), "reads_in_order").valid is False

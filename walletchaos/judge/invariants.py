@@ -21,7 +21,7 @@ from .money import (
     no_phantoms,
     refunds_bounded,
 )
-from .refusals import no_wrong_refusals
+from .refusals import no_wrong_refusals, reads_in_order
 
 INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
     fn.__name__: fn
@@ -43,5 +43,6 @@ INVARIANT_CHECKS: dict[str, Callable[[Facts], Result]] = {
         sessions_enforced,
         lockout,
         read_your_writes,
+        reads_in_order,
     )
 }

@@ -3,6 +3,10 @@ shows the wallet had no reason for it: those are violations, not "available" ans
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from dataclasses import dataclass, field
+
 from ..history import Call
 from .facts import SESSION_FS, Facts, aid
 from .model import Result
@@ -36,7 +40,8 @@ def no_wrong_refusals(f: Facts) -> Result:
             offenders.append(op(c, problem="401 to the user's own session"))
         elif c.status == 422 and error == "insufficient_funds":
             checked += 1
-            low = _lowest_possible_balance(f, positions, c)
+            window = possible_balances(f, positions, aid(c.value["from"]), c)
+            low = min(window) if window and aid(c.value["from"]) in known else None
             if low is not None and low >= int(c.value["amount"]):
                 offenders.append(op(c, problem="422 insufficient_funds but the balance covered it", low=low))
     return Result.from_offenders(
@@ -51,34 +56,82 @@ def no_wrong_refusals(f: Facts) -> Result:
     )
 
 
-def _positions(f: Facts) -> dict[str, tuple[list[int], dict[str, list[int]]]]:
-    """Per account: balances after each posting in ledger order (index 0 = initial), and for each key the
-    positions of its postings."""
-    out: dict[str, tuple[list[int], dict[str, list[int]]]] = {}
+@dataclass
+class AccountOrder:
+    """One account's ledger order, indexed by time: the balance after each posting (index 0 = initial),
+    the postings sorted by when their transfer was first acknowledged (with a running max of positions),
+    and by when it was first sent (with a running min from the end)."""
+
+    balances: list[int]
+    acked: list[int] = field(default_factory=list)
+    acked_max: list[int] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+    sent_min: list[int] = field(default_factory=list)
+
+    def window(self, start: int, end: int) -> list[int]:
+        """Balances the account may have had during [start, end]."""
+        i = bisect.bisect_left(self.acked, start)  # acknowledged strictly before start
+        lo = self.acked_max[i - 1] if i else 0
+        j = bisect.bisect_right(self.sent, end)  # first sent strictly after end
+        hi = self.sent_min[j] - 1 if j < len(self.sent) else len(self.balances) - 1
+        return self.balances[lo : hi + 1]
+
+
+def _positions(f: Facts) -> dict[str, AccountOrder]:
+    out: dict[str, AccountOrder] = {}
     for account, posts in f.postings_by_account.items():
-        balances = [f.initial.get(account, 0)]
-        at: dict[str, list[int]] = {}
+        order = AccountOrder([f.initial.get(account, 0)])
+        acked, sent = [], []
         for post in posts:
-            balances.append(balances[-1] + int(post["delta"]))
-            at.setdefault(post["idempotency_key"], []).append(len(balances) - 1)
-        out[account] = (balances, at)
+            order.balances.append(order.balances[-1] + int(post["delta"]))
+            calls = f.by_key.get(post["idempotency_key"], [])
+            position = len(order.balances) - 1
+            ends = [c.end for c in calls if c.type == "ok" and c.end is not None]
+            if ends:
+                acked.append((min(ends), position))
+            if calls:
+                sent.append((min(c.start for c in calls), position))
+        acked.sort()
+        sent.sort()
+        order.acked = [t for t, _ in acked]
+        order.acked_max = list(itertools.accumulate((p for _, p in acked), max))
+        order.sent = [t for t, _ in sent]
+        order.sent_min = list(itertools.accumulate((p for _, p in reversed(sent)), min))[::-1]
+        out[account] = order
     return out
 
 
-def _lowest_possible_balance(
-    f: Facts, positions: dict[str, tuple[list[int], dict[str, list[int]]]], c: Call
-) -> int | None:
-    account = aid(c.value["from"])
-    if account not in f.initial:
-        return None
-    balances, at = positions.get(account, ([f.initial[account]], {}))
-    lo, hi = 0, len(balances) - 1
-    for key, spots in at.items():
-        calls = f.by_key.get(key, [])
-        acked_before = any(x.type == "ok" and x.end is not None and x.end < c.start for x in calls)
-        sent_after = bool(calls) and min(x.start for x in calls) > (c.end or 0)
-        if acked_before:
-            lo = max(lo, max(spots))
-        elif sent_after:
-            hi = min(hi, min(spots) - 1)
-    return min(balances[lo : hi + 1]) if lo <= hi else None
+def possible_balances(f: Facts, positions: dict[str, AccountOrder], account: str, c: Call) -> list[int]:
+    """The balances ``account`` may have had while ``c`` ran: in ledger order, from the last posting whose
+    transfer was acknowledged before ``c`` began to the one before the first posting whose transfer was
+    first sent after ``c`` ended."""
+    order = positions.get(account) or AccountOrder([f.initial.get(account, 0)])
+    return order.window(c.start, c.end if c.end is not None else 1 << 62)
+
+
+def reads_in_order(f: Facts) -> Result:
+    """Every ok balance read of account a shows a balance a held at some point while the read ran:
+    value in possible_balances(a, read), i.e. at or after every transfer acknowledged before the read
+    began (a credit or debit completed earlier is reflected) and before every transfer first sent after
+    it ended (no read from the future). Accounts whose stored balance differs from the ledger are left to
+    balances_match_ledger."""
+    positions = _positions(f)
+    consistent = {a for a in f.initial if not f.snapshot or f.snapshot.get(a) == f.replay.get(a)}
+    offenders, checked = [], 0
+    for c in f.calls:
+        if c.f != "balance" or c.type != "ok" or aid(c.value.get("account")) not in consistent:
+            continue
+        checked += 1
+        window = possible_balances(f, positions, aid(c.value["account"]), c)
+        if window and int(c.value["balance"]) not in window:
+            offenders.append(op(c, balance=c.value["balance"], possible=[min(window), max(window)]))
+    return Result.from_offenders(
+        "reads_in_order",
+        "invariant",
+        offenders,
+        f"all {checked} balance read(s) show a balance held while they ran",
+        "{n} read(s) of a balance the account never held while they ran",
+        None,
+        reads_in_order.__doc__ or "",
+        checked,
+    )
