@@ -1,5 +1,5 @@
 """False alarms of the judge on the correct wallet: runs the shipped scenarios that must pass (smoke,
-flash_sale, db_outage, network_lag, lockout_attack) with consecutive seeds and prints how many runs were
+flash_sale, db_outage, db_blackhole, network_lag, lockout_attack) with consecutive seeds and prints how many runs were
 not VALID, with the checks that flagged. The goal is zero. Not part of `make test` (about 40 s a run).
 
     .venv/bin/python bench/false_alarms.py [RUNS] [--out DIR]
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SCENARIOS = ("smoke", "flash_sale", "db_outage", "network_lag", "lockout_attack")
+SCENARIOS = ("smoke", "flash_sale", "db_outage", "db_blackhole", "network_lag", "lockout_attack")
 
 
 def main(runs: int, out: Path) -> int:
