@@ -1,6 +1,7 @@
 """False alarms of the judge on the correct wallet: runs the shipped scenarios that must pass (smoke,
 flash_sale, db_outage, db_blackhole, network_lag, lockout_attack) with consecutive seeds and prints how
-many runs were not VALID, with the checks that flagged. The goal is zero. Not part of `make test` (about 40 s a run).
+many runs were not VALID, with the checks that flagged. The goal is zero. Not part of `make test`
+(about 40 s a run).
 
     .venv/bin/python bench/false_alarms.py [RUNS] [--out DIR]
 """
