@@ -74,6 +74,9 @@ def interrupt_once(scenario: Path, out: Path, runtime: str, rng: random.Random) 
         problems.append(f"exit {proc.returncode}, run.json interrupted={meta.get('interrupted')}")
     if "Traceback" in stdout + stderr:
         problems.append("traceback")
+    if problems:  # keep what the run printed, for the reader of the bench
+        (run_dir / "bench-output.txt").write_text(stdout + "\n--- stderr ---\n" + stderr)
+        problems.append(f"output in {run_dir / 'bench-output.txt'}")
     left = leftovers() - before
     if left:
         problems.append(f"left {sorted(left)[:3]}")

@@ -342,6 +342,9 @@ class Run:
         return True
 
     def _stop_load(self) -> None:
+        """Stop the snapshots taken during the load, then the load process (TERM, then KILL)."""
+        if self.snapshots is not None:
+            self.snapshots.stop()
         proc = self.load_proc
         if proc is None or proc.poll() is not None:
             return
