@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class TokenSigner:
 
     def issue(self, account_id: int, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        body = json.dumps({"sub": account_id, "exp": int(now + self.ttl_s), "n": _b64(os.urandom(6))})
+        body = json.dumps({"sub": account_id, "exp": math.ceil(now + self.ttl_s), "n": _b64(os.urandom(6))})
         payload = _b64(body.encode())
         return f"{payload}.{self._sign(payload)}"
 
