@@ -1,4 +1,4 @@
-"""Session tokens live at least their advertised ttl, whatever the fraction of the second they were issued in."""
+"""Session tokens live at least their advertised ttl, whatever fraction of a second they were issued in."""
 
 from __future__ import annotations
 
