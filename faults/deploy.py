@@ -7,10 +7,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from reference_wallet.defects import CATALOG
 from walletchaos.errors import InfraError
-
-from .base import Fault, Problems
+from walletchaos.fault import Fault, Problems
+from walletchaos.stack import reference
 
 
 class DeployFault(Fault):
@@ -30,10 +29,11 @@ class DeployFault(Fault):
         if not isinstance(defects, list) or not defects:
             problems.append(("params", "defects: a non-empty list of defect names"))
         else:
+            catalog = reference.known_defects()
             problems += [
-                ("params", f"unknown defect {d!r} (known: {', '.join(sorted(CATALOG))})")
+                ("params", f"unknown defect {d!r} (known: {', '.join(sorted(catalog))})")
                 for d in defects
-                if not isinstance(d, str) or d not in CATALOG
+                if not isinstance(d, str) or d not in catalog
             ]
         rate = params.get("rollback_on_error_rate")
         if rate is not None and not (isinstance(rate, int | float) and 0 < rate <= 1):

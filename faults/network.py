@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from walletchaos.errors import InfraError
-
-from .base import Fault, Problems
+from walletchaos.fault import Fault, Problems
 
 # toxic -> its attributes with defaults (Toxiproxy v2 names and units)
 TOXICS: dict[str, dict[str, int]] = {

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from walletchaos.errors import InfraError
-
-from .base import Fault, Problems
+from walletchaos.fault import Fault, Problems
 
 
 class ProcessFault(Fault):

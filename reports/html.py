@@ -12,7 +12,7 @@ from jinja2 import Environment, select_autoescape
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from faults import registry
+from walletchaos import fault as registry
 from walletchaos import judge
 from walletchaos.judge.model import validity_word
 from walletchaos.store import StoredRun

@@ -96,6 +96,8 @@ def main() -> None:
 @_guard
 def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int:
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown."""
+    from reports import render_all
+
     from .loader import load_scenario
     from .orchestrator import RunOptions
     from .orchestrator import run as run_scenario
@@ -103,7 +105,7 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int
     model = load_scenario(scenario)
     if (runtime or model.runtime) == "docker" and model.wallet.command:
         raise ScenarioError([f"{scenario}: --runtime docker: wallet.command runs on the local runtime"])
-    outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console))
+    outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console, render_all))
     try:
         _show_outcome(outcome, model.name, model.seed if seed is None else seed)
     except KeyboardInterrupt:  # the run is judged and stored; an interrupt while printing changes nothing
@@ -259,7 +261,7 @@ def list_faults() -> int:
     """Every fault family and kind, with its targets."""
     from rich.table import Table
 
-    from faults import registry
+    from . import fault as registry
 
     table = Table("fault", "targets", "what it does")
     for family, cls in sorted(registry.families().items()):

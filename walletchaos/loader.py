@@ -206,7 +206,7 @@ def load_scenario(path: str | Path) -> Scenario:
             loc = _clean_loc(dict(err))
             where = _where(source, marks, loc, key=err["type"] == "extra_forbidden")
             problems.append(f"{where}: {_dotted(loc)}: {_message(dict(err))}")
-    from faults import registry  # late: faults import the stack adapters
+    from . import fault as registry
 
     faults = data.get("faults")
     for i, fault in enumerate(faults if isinstance(faults, list) else []):

@@ -1,5 +1,5 @@
 """The fault scheduler: applies and heals the plan's faults on time, records every action in the history,
-and heals whatever is still active in ``heal_all`` (called from the orchestrator's ``finally``)."""
+and heals whatever is still active in ``heal_all`` (a run undo, registered when the nemesis exists)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from faults import registry
-from faults.base import Fault
+from walletchaos import fault as registry
+from walletchaos.fault import Fault
 
 from .live import LiveState
 from .plan import FaultAction, Plan

@@ -1,5 +1,6 @@
 """The engine of ``walletchaos run``: stack up -> accounts -> load + faults -> heal -> reconcile -> audit ->
-judge -> reports. Everything it started is stopped in ``finally``, on Ctrl-C and on errors."""
+judge -> reports (through ``RunOptions.render``). Each resource registers its undo when it is created
+(``Teardown``); all of them run in reverse order at the end, on Ctrl-C and on errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -45,6 +47,9 @@ class RunOptions:
     out: Path = Path("runs")
     runtime: str | None = None
     console: Console = field(default_factory=Console)
+    render: Callable[[store.StoredRun, judge.Verdict], None] | None = None
+    """Writes the report files of a judged run (the CLI passes ``reports.render_all``; the core never
+    imports reports/)."""
 
 
 @dataclass
@@ -395,10 +400,11 @@ class Run:
                 self._phase("judge")
                 verdict = judge.check(self.scenario, merged, audit)
                 meta = self._meta(verdict.exit_code, versions)
-                from reports import render_all
-
                 self._phase("report")
-                render_all(store.StoredRun(self.run_dir, self.scenario, merged, audit, meta), verdict)
+                if self.opts.render is not None:
+                    self.opts.render(
+                        store.StoredRun(self.run_dir, self.scenario, merged, audit, meta), verdict
+                    )
         except KeyboardInterrupt:
             self.interrupted, verdict = True, None
             for name in ("verdict.json", "junit.xml", "summary.md", "report.html"):

@@ -6,7 +6,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from faults import registry
+from walletchaos import fault as registry
 
 from .scenario import Scenario
 

@@ -268,20 +268,18 @@ class Scenario(Model):
         return out
 
     def _wallet_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        from reference_wallet.config import Settings
-        from reference_wallet.defects import CATALOG
+        from .stack import reference
 
         out: list[tuple[tuple[str | int, ...], str]] = self._command_problems()
         if self.wallet.command is not None:
             return out  # settings describe the user's wallet (the lockout rule); they are not its flags
+        catalog = reference.known_defects()
         for j, name in enumerate(self.wallet.defects):
-            if name not in CATALOG:
+            if name not in catalog:
                 out.append(
-                    (("wallet", "defects", j), f"unknown defect '{name}' (known: {', '.join(CATALOG)})")
+                    (("wallet", "defects", j), f"unknown defect '{name}' (known: {', '.join(catalog)})")
                 )
-        known = sorted(
-            set(Settings.__dataclass_fields__) - {"database_url", "admin_token", "defects", "extra"}
-        )
+        known = reference.known_settings()
         for name in self.wallet.settings:
             if name not in known:
                 close = difflib.get_close_matches(name, known, n=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from faults import registry
+from walletchaos import fault as registry
 from walletchaos.errors import InfraError
 from walletchaos.scenario import Scenario
 from walletchaos.stack.containers import LABEL, DockerStack, engine, remove_stale

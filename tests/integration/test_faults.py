@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from faults import registry
-from faults.base import Fault
+from walletchaos import fault as registry
+from walletchaos.fault import Fault
 from walletchaos.scenario import Scenario
 from walletchaos.stack.local import LocalStack
 from walletchaos.stack.proc import http_ok

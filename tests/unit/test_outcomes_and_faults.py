@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from faults import registry
+from walletchaos import fault as registry
 from walletchaos.load.outcome import classify
 
 

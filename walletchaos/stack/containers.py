@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InfraError, WalletError
 from ..scenario import Scenario
+from . import reference
 from .base import Replica, Service, Targets
 from .proc import free_port, http_ok, port_open, wait_until
 from .toxiproxy import ToxiproxyClient, toxiproxy_version
@@ -111,10 +112,7 @@ class WalletContainer(ContainerService):
     def _create(self) -> Any:
         s = self.stack
         argv = ["--host", "127.0.0.1", "--port", str(self.port), "--database-url", s.db_url]
-        if self._defects:
-            argv += ["--defects", ",".join(self._defects)]
-        for key, value in sorted({"kdf_log2_n": 10, **s.scenario.wallet.settings}.items()):
-            argv += ["--set", f"{key}={value}"]
+        argv += reference.args(self._defects, s.scenario.wallet.settings)
         return s.run_container("wallet", f"wallet{self.index}", argv, {"WALLET_ADMIN_TOKEN": s.admin_token})
 
     def wait_ready(self, timeout_s: float) -> None:

@@ -56,7 +56,7 @@ class LocalStack(Targets):
                 self.admin_token,
                 self.logs / f"wallet{i}.log",
                 cfg.defects,
-                cfg.settings if cfg.command else {"kdf_log2_n": 10, **cfg.settings},
+                cfg.settings,
                 cfg.command,
             )
             self.wallets.append(wallet)

@@ -8,20 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import InfraError, WalletError, log_tail
+from . import reference
 from .proc import ManagedProcess, http_ok, wait_until
-
-REFERENCE_COMMAND = "{python} -m reference_wallet --host {host} --port {port} --database-url {database_url}"
-"""The reference wallet as a wallet command like any other (its admin token comes by environment)."""
-
-
-def reference_command(defects: Iterable[str], settings: Mapping[str, object]) -> str:
-    """The reference wallet's command line for a version carrying ``defects`` and ``settings``."""
-    command = REFERENCE_COMMAND
-    if defects:
-        command += " --defects " + shlex.quote(",".join(sorted(defects)))
-    for key, value in sorted(settings.items()):
-        command += " --set " + shlex.quote(f"{key}={value}")
-    return command
 
 
 class WalletProcess:
@@ -66,7 +54,7 @@ class WalletProcess:
         }
 
     def argv(self) -> list[str]:
-        template = self.command or reference_command(self.defects, self.settings)
+        template = self.command or reference.command(self.defects, self.settings)
         return shlex.split(template.format(**self.values()))
 
     def env(self) -> dict[str, str]:
