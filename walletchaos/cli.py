@@ -103,8 +103,13 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int
     from .orchestrator import run as run_scenario
 
     model = load_scenario(scenario)
-    if (runtime or model.runtime) == "docker" and model.wallet.command:
-        raise ScenarioError([f"{scenario}: --runtime docker: wallet.command runs on the local runtime"])
+    if runtime and runtime != model.runtime and model.runtime_problems(runtime):
+        raise ScenarioError(
+            [
+                f"{scenario}: --runtime {runtime}: {'.'.join(map(str, loc))}: {msg}"
+                for loc, msg in model.runtime_problems(runtime)
+            ]
+        )
     outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console, render_all))
     try:
         _show_outcome(outcome, model.name, model.seed if seed is None else seed)

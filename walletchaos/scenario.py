@@ -6,7 +6,6 @@ See scenarios/README.md for the format with examples. Every span is seconds afte
 from __future__ import annotations
 
 import difflib
-import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -236,23 +235,41 @@ class Scenario(Model):
                 )
         return out
 
-    def _command_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        command = self.wallet.command
-        if command is None:
+    def runtime_problems(self, runtime: str) -> list[tuple[tuple[str | int, ...], str]]:
+        """What ``runtime`` cannot run: commands (the wallet's and deploy's) start local processes."""
+        if runtime != "docker":
             return []
         out: list[tuple[tuple[str | int, ...], str]] = []
-        loc: tuple[str | int, ...] = ("wallet", "command")
-        values = dict.fromkeys(("host", "port", "database_url", "admin_token", "replica", "python"), "x")
-        try:
-            shlex.split(command.format(**values))
-        except KeyError as exc:
-            out.append((loc, f"unknown placeholder {{{exc.args[0]}}} (valid: {', '.join(sorted(values))})"))
-        except (ValueError, IndexError) as exc:
-            out.append((loc, f"not a command line: {exc}"))
-        if self.runtime == "docker":
+        if self.wallet.command is not None:
             out.append(
-                (loc, "runs on the local runtime; the docker runtime starts images (not yet your own)")
+                (
+                    ("wallet", "command"),
+                    "runs on the local runtime; the docker runtime starts images (not yet your own)",
+                )
             )
+        for i, f in enumerate(self.faults):
+            if f.fault == "deploy" and "command" in f.params:
+                out.append((("faults", i, "params", "command"), "a command deploy runs on the local runtime"))
+        return out
+
+    def _command_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        from .stack.wallet import template_problem
+
+        out = self.runtime_problems(self.runtime)
+        for i, f in enumerate(self.faults):
+            if f.fault == "deploy" and self.wallet.command is not None and "defects" in f.params:
+                out.append(
+                    (
+                        ("faults", i, "params", "defects"),
+                        "defects are the reference wallet's; deploy your version with params.command",
+                    )
+                )
+        command = self.wallet.command
+        if command is None:
+            return out
+        problem = template_problem(command)
+        if problem:
+            out.append((("wallet", "command"), problem))
         if self.wallet.defects:
             out.append(
                 (
@@ -260,11 +277,6 @@ class Scenario(Model):
                     "defects are the reference wallet's; with a command, start the defective version itself",
                 )
             )
-        for i, f in enumerate(self.faults):
-            if f.fault == "deploy":
-                out.append(
-                    (("faults", i, "fault"), "deploy rolls reference-wallet versions; not yet a command")
-                )
         return out
 
     def _wallet_problems(self) -> list[tuple[tuple[str | int, ...], str]]:

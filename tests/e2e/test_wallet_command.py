@@ -1,6 +1,6 @@
 """Any wallet by its command line: the harness starts it once per replica against its own throwaway
-PostgreSQL behind the db proxy, and every fault family but deploy applies. Here the command is the
-reference wallet's own, written as a user would write theirs."""
+PostgreSQL behind the db proxy, and every fault family applies (deploy rolls a second command onto the
+replicas and back). Here the command is the reference wallet's own, written as a user would write theirs."""
 
 from __future__ import annotations
 
@@ -40,6 +40,38 @@ def test_a_wallet_given_as_a_command_is_run_faulted_and_judged(tmp_path: Path) -
     verdict = json.loads((run_dir / "verdict.json").read_text())
     assert verdict["valid"] == "valid" and verdict["stats"]["ops"] > 300
     assert "schema ready" in (run_dir / "logs" / "wallet1.log").read_text()  # started by its command
+    assert leftovers() <= before
+
+
+BROKEN_RELEASE = COMMAND + " --defects double_apply"
+
+
+def test_a_deploy_rolls_a_second_command_on_and_off_and_the_judge_catches_it(tmp_path: Path) -> None:
+    """The release under test is another command line (here: a build with a broken idempotency check)."""
+    before = leftovers()
+    scenario = tmp_path / "release.yaml"
+    deploy = f'{{at: 6s, for: 9s, fault: deploy, target: wallet, params: {{command: "{BROKEN_RELEASE}"}}}}'
+    scenario.write_text(
+        SCENARIO.replace("smoke_command", "release")
+        .replace("for: 14s, users: 12, rate: 4", "for: 20s, users: 24, rate: 4")
+        .replace(
+            '  - {at: 7s, for: 2s, fault: process.kill, target: "wallet[1]"}',
+            f"  - {deploy}",
+        )
+        .replace("load:\n", "load:\n  retries: 2\n  duplicate_submit: 0.1\n")
+    )
+    done = run_cli("run", str(scenario), out=tmp_path / "runs")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    run_dir = (tmp_path / "runs" / "latest").resolve()
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert "exactly_once" in {r["name"] for r in verdict["results"] if r["valid"] == "invalid"}
+    records = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    done_by = {r["f"]: r for r in records if r.get("process") == "nemesis" and r["type"] in ("ok", "info")}
+    assert done_by["apply"]["type"] == done_by["heal"]["type"] == "ok", done_by
+    applied, healed = done_by["apply"]["value"]["result"], done_by["heal"]["value"]["result"]
+    assert applied["rolled_out"] == ["wallet0", "wallet1"] and applied["command"] == BROKEN_RELEASE
+    assert applied["running"]["wallet1"] == {"command": BROKEN_RELEASE}  # read back from /proc
+    assert healed["running"]["wallet0"] == {"command": COMMAND}
     assert leftovers() <= before
 
 

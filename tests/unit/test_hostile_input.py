@@ -19,7 +19,8 @@ from walletchaos.cli import main
 from walletchaos.errors import ScenarioError
 from walletchaos.loader import load_scenario
 
-CORPUS = sorted((Path(__file__).parent.parent / "corpus" / "hostile").glob("*.yaml"))
+CORPUS_DIR = Path(__file__).parent.parent / "corpus" / "hostile"
+CORPUS = sorted(CORPUS_DIR.glob("*.yaml"))
 SHIPPED = sorted((Path(__file__).parent.parent.parent / "scenarios").glob("*.yaml"))
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): \S")
 
@@ -128,3 +129,46 @@ def test_mutated_shipped_scenarios_are_valid_or_254_with_a_location(
     except ScenarioError as exc:
         for problem in exc.problems:
             assert LOCATED.match(problem), problem
+
+
+def test_deploy_versions_are_checked_against_the_wallet_and_the_runtime(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(CORPUS_DIR / "deploy_misuse.yaml")
+    found = [p.split(": ", 1)[1] for p in caught.value.problems]
+    assert any(p.startswith("faults[0].params: command: unknown placeholder {prot}") for p in found)
+    assert "faults[0].params.command: a command deploy runs on the local runtime" in found
+    assert (
+        found.count("faults[1].params: give exactly one of defects (reference wallet) or command (yours)")
+        == 1
+    )
+    assert "faults[2].params: give exactly one of defects (reference wallet) or command (yours)" in found
+    yours = tmp_path / "yours.yaml"
+    yours.write_text(
+        'name: yours\nwallet: {command: "./w --port {port}"}\n'
+        "load: {shape: [{phase: p, for: 9s, users: 1}]}\n"
+        "faults: [{at: 1s, for: 1s, fault: deploy, target: wallet, params: {defects: [double_apply]}}]\n"
+    )
+    with pytest.raises(
+        ScenarioError, match=r"yours.yaml:4:\d+: faults\[0\]\.params\.defects: defects are the"
+    ):
+        load_scenario(yours)
+
+
+def test_a_runtime_override_that_cannot_run_the_scenario_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    local = tmp_path / "local.yaml"
+    local.write_text(
+        "name: local\nload: {shape: [{phase: p, for: 9s, users: 1}]}\n"
+        'faults: [{at: 1s, for: 1s, fault: deploy, target: wallet, params: {command: "./w --port {port}"}}]\n'
+    )
+    assert CliRunner().invoke(main, ["validate", str(local)]).exit_code == 0
+    result = CliRunner().invoke(
+        main, ["run", str(local), "--runtime", "docker", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 254
+    assert (
+        "--runtime docker: faults.0.params.command: a command deploy runs on the local runtime"
+        in result.output
+    )
+    assert not (tmp_path / "r").exists()

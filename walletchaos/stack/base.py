@@ -3,13 +3,14 @@ runs unchanged on local processes or containers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import InfraError
 from ..targets import split_target
 from .toxiproxy import ToxiproxyClient
 
-__all__ = ["Replica", "Service", "Stack", "StackHandle", "Targets", "split_target"]
+__all__ = ["Replica", "Service", "Stack", "StackHandle", "Targets", "Version", "split_target"]
 
 
 class Service(Protocol):
@@ -25,16 +26,31 @@ class Service(Protocol):
     def is_up(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Version:
+    """What a replica runs: the reference wallet carrying ``defects``, or the wallet ``command``."""
+
+    defects: tuple[str, ...] = ()
+    command: str | None = None
+
+    def describe(self) -> dict[str, object]:
+        return {"command": self.command} if self.command is not None else {"defects": list(self.defects)}
+
+
 class Replica(Service, Protocol):
     @property
-    def defects(self) -> list[str]: ...
+    def version(self) -> Version: ...
+
+    def running_version(self) -> Version:
+        """What the replica runs, read back from the system (its /version, or its process's command
+        line); raises InfraError when it cannot be read."""
 
     @property
     def url(self) -> str:
         """The replica's own address, bypassing its ingress proxy."""
 
-    def redeploy(self, defects: list[str]) -> None:
-        """Restart as the version carrying ``defects``; raises InfraError when it does not become ready."""
+    def redeploy(self, version: Version) -> None:
+        """Restart as ``version``; raises InfraError when it does not become live."""
 
 
 class StackHandle(Protocol):

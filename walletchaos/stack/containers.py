@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InfraError, WalletError
 from ..scenario import Scenario
 from . import reference
-from .base import Replica, Service, Targets
+from .base import Replica, Service, Targets, Version
 from .proc import free_port, http_ok, port_open, wait_until
 from .toxiproxy import ToxiproxyClient, toxiproxy_version
 
@@ -102,8 +102,11 @@ class WalletContainer(ContainerService):
         )
 
     @property
-    def defects(self) -> list[str]:
-        return self._defects
+    def version(self) -> Version:
+        return Version(tuple(self._defects))
+
+    def running_version(self) -> Version:
+        return Version(tuple(reference.read_defects(self.url)))
 
     @property
     def url(self) -> str:
@@ -120,12 +123,15 @@ class WalletContainer(ContainerService):
             lambda: http_ok(f"http://127.0.0.1:{self.port}/readyz"), timeout_s, f"{self.name} container"
         )
 
-    def redeploy(self, defects: list[str]) -> None:
-        """Replace the container with one running the version that carries ``defects``."""
+    def redeploy(self, version: Version) -> None:
+        """Replace the container with one running ``version`` (images carry no command)."""
+        if version.command is not None:
+            raise InfraError("a command deploy runs on the local runtime")
+        defects = sorted(version.defects)
         self.stack.save_logs(self.container)
         with contextlib.suppress(Exception):
             self.container.remove(force=True)
-        self._defects = sorted(defects)
+        self._defects = defects
         self.container = self._create()
         wait_until(lambda: self._ready() or self._exited(), 30, f"wallet{self.index} to start")
         if self._exited():

@@ -6,6 +6,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Mapping
 
+import httpx
+
+from ..errors import InfraError
+
 DEFAULT_SETTINGS: dict[str, object] = {"kdf_log2_n": 10}
 """Cheap password hashing under load (the wallet's own default is the production cost)."""
 
@@ -25,6 +29,14 @@ def command(defects: Iterable[str], settings: Mapping[str, object]) -> str:
     """A wallet command template (placeholders in braces) for that version."""
     flags = shlex.join(args(defects, settings)).replace("{", "{{").replace("}", "}}")
     return f"{COMMAND} {flags}".rstrip()
+
+
+def read_defects(url: str) -> list[str]:
+    """The defects a running reference wallet says it carries (GET /version)."""
+    try:
+        return sorted(httpx.get(url + "/version", timeout=2).json()["defects"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise InfraError(f"{url}: cannot read /version: {exc}") from exc
 
 
 def known_defects() -> dict[str, str]:

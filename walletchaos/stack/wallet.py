@@ -9,7 +9,21 @@ from pathlib import Path
 
 from ..errors import InfraError, WalletError, log_tail
 from . import reference
+from .base import Version
 from .proc import ManagedProcess, http_ok, wait_until
+
+PLACEHOLDERS = ("host", "port", "database_url", "admin_token", "replica", "python")
+
+
+def template_problem(command: str) -> str | None:
+    """Why ``command`` is not a usable wallet command template, or None."""
+    try:
+        shlex.split(command.format(**dict.fromkeys(PLACEHOLDERS, "x")))
+    except KeyError as exc:
+        return f"unknown placeholder {{{exc.args[0]}}} (valid: {', '.join(sorted(PLACEHOLDERS))})"
+    except (ValueError, IndexError) as exc:
+        return f"not a command line: {exc}"
+    return None if command.strip() else "an empty command"
 
 
 class WalletProcess:
@@ -63,11 +77,27 @@ class WalletProcess:
         env.update({f"WALLETCHAOS_SETTING_{k.upper()}": str(v) for k, v in self.settings.items()})
         return env
 
-    def start(self, defects: Iterable[str] | None = None, wait_s: float = 20.0, ready: bool = False) -> None:
+    @property
+    def version(self) -> Version:
+        return Version(tuple(self.defects), self.command)
+
+    def running_version(self) -> Version:
+        if self.command is None:
+            return Version(tuple(reference.read_defects(self.url)))
+        pid = self.proc.pid if self.proc is not None and self.proc.running else None
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] if pid else []
+        except OSError as exc:
+            raise InfraError(f"{self.name}: cannot read its command line: {exc}") from exc
+        if [a.decode(errors="replace") for a in argv] != self.argv():
+            raise InfraError(f"{self.name} runs {shlex.join(a.decode() for a in argv)!r}, not its command")
+        return Version(command=self.command)
+
+    def start(self, version: Version | None = None, wait_s: float = 20.0, ready: bool = False) -> None:
         """(Re)start, optionally as another version; waits for /healthz, and for /readyz when ``ready``
         (a heal must not depend on the database being up)."""
-        if defects is not None:
-            self.defects = sorted(defects)
+        if version is not None:
+            self.defects, self.command = sorted(version.defects), version.command
         self.proc = ManagedProcess(self.name, self.argv(), self.log_path, env=self.env())
         self.proc.start()
         probe = "/readyz" if ready else "/healthz"
@@ -110,7 +140,7 @@ class WalletProcess:
     def is_up(self) -> bool:
         return self.running
 
-    def redeploy(self, defects: list[str]) -> None:
-        """Restart as the version carrying ``defects`` (liveness only: the database may be down)."""
+    def redeploy(self, version: Version) -> None:
+        """Restart as ``version`` (liveness only: the database may be down)."""
         self.stop()
-        self.start(defects=defects, ready=False)
+        self.start(version, ready=False)
