@@ -110,6 +110,10 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int
                 for loc, msg in model.runtime_problems(runtime)
             ]
         )
+    if model.target is not None:
+        from .stack.target import check_target
+
+        check_target(model.target, model.wallet.start_timeout)
     outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console, render_all))
     try:
         _show_outcome(outcome, model.name, model.seed if seed is None else seed)

@@ -33,6 +33,7 @@ from .live import LiveState, LiveView
 from .nemesis import Nemesis
 from .plan import Plan, make_plan
 from .scenario import Scenario
+from .stack import target
 from .stack.base import Stack
 from .stack.local import LocalStack
 from .teardown import Teardown
@@ -75,6 +76,8 @@ def make_stack(scenario: Scenario, runtime: str, run_dir: Path, admin_token: str
         from .stack.containers import DockerStack
 
         return DockerStack(scenario, run_dir, admin_token, run_id)
+    if scenario.target is not None:
+        return target.TargetStack(scenario, run_dir, admin_token, run_id)
     return LocalStack(scenario, run_dir, admin_token, run_id)
 
 
@@ -85,8 +88,12 @@ class Run:
         self.plan: Plan = make_plan(scenario, opts.seed)
         self.console = opts.console
         self.run_dir = store.new_run_dir(opts.out, scenario.name)
-        self.admin_token = secrets.token_urlsafe(24)
+        self.admin_token = (
+            target.admin_token(scenario.target) if scenario.target else secrets.token_urlsafe(24)
+        )
         self.run_id = f"{scenario.name}-{self.run_dir.name}-{os.getpid()}".lower().replace(".", "-")
+        self.tag = secrets.token_hex(3)
+        """In every username and idempotency key of this run: runs sharing one wallet never collide."""
         self.origin_ns = time.monotonic_ns()
         self.records: list[dict[str, Any]] = []
         self.credentials: list[Credential] = []
@@ -209,11 +216,14 @@ class Run:
     # -- set-up ----------------------------------------------------------------------------------------------
     def _setup_accounts(self, admin_url: str) -> dict[str, Any]:
         a = self.scenario.accounts
+        tag = self.tag  # usernames carry the run's tag: a long-lived wallet holds other runs' accounts
         roles: list[tuple[str, str, str, int]] = [
-            ("user", f"u{i:05d}", "user", a.user_balance) for i in range(a.users)
+            ("user", f"u{i:05d}-{tag}", "user", a.user_balance) for i in range(a.users)
         ]
-        roles += [("merchant", f"m{i:04d}", "merchant", a.merchant_balance) for i in range(a.merchants)]
-        roles += [("attack_target", f"t{i:03d}", "user", a.user_balance) for i in range(a.attack_targets)]
+        roles += [("merchant", f"m{i:04d}-{tag}", "merchant", a.merchant_balance) for i in range(a.merchants)]
+        roles += [
+            ("attack_target", f"t{i:03d}-{tag}", "user", a.user_balance) for i in range(a.attack_targets)
+        ]
         specs = [
             AccountSpec(name, secrets.token_urlsafe(9), balance, kind) for _, name, kind, balance in roles
         ]
@@ -256,6 +266,7 @@ class Run:
             "ingress_urls": stack.ingress_urls,
             "origin_ns": self.origin_ns,
             "seed": self.plan.seed,
+            "tag": self.tag,
             "accounts": accounts,
             "currency": CURRENCY,
             "history": str(self.run_dir / "client-history.jsonl"),

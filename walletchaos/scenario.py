@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -168,8 +169,38 @@ INVARIANTS = (
 
 
 class Target(Model):
-    url: str
-    admin_token_env: str
+    """A wallet already running on this host: the harness puts a Toxiproxy ingress proxy in front of it."""
+
+    url: str = Field(max_length=200)
+    """``http://127.0.0.1:PORT`` (or ``[::1]``, ``localhost``): loopback only, no path."""
+    admin_token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
+    """The environment variable that holds the wallet's admin token (never the token itself)."""
+
+    @field_validator("url")
+    @classmethod
+    def _loopback(cls, url: str) -> str:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        if parts.scheme != "http" or parts.hostname not in LOOPBACK or port is None:
+            raise ValueError("expected http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("expected the wallet's base URL without path, query or credentials")
+        return f"http://{parts.netloc}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        assert parts.hostname is not None and parts.port is not None
+        return parts.hostname, parts.port
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+TARGET_FAULTS = (
+    "only ingress network faults apply to a target: its processes and database are not the harness's"
+)
 
 
 class Scenario(Model):
@@ -190,16 +221,8 @@ class Scenario(Model):
         """What a valid model can still get wrong as a whole, each at its field: faults outside the load,
         reversed ranges, targets the stack will not have, defects and settings the wallet does not know,
         totals beyond int64. The loader reports these with file:line:col like any other problem."""
-        out = [*self._fault_problems(), *self._wallet_problems()]
+        out = [*self._fault_problems(), *self._wallet_problems(), *self._target_problems()]
         # accepted by the model but not acted on yet: refused, or a run would silently test something else
-        if self.target is not None:
-            out.append(
-                (
-                    ("target",),
-                    "not supported yet: the harness starts and tests its own reference wallet; a run "
-                    "here would certify that wallet, not the one at this URL",
-                )
-            )
         if self.wallet.version != WalletConfig.model_fields["version"].default:
             out.append((("wallet", "version"), "not acted on yet: wallet versions are rolled with `deploy`"))
         a = self.accounts
@@ -235,11 +258,37 @@ class Scenario(Model):
                 )
         return out
 
+    def _target_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """A target is one wallet the harness did not start: it owns no process, database or version."""
+        if self.target is None:
+            return []
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        w = self.wallet
+        for name in ("command", "defects", "replicas"):
+            if name in w.model_fields_set:
+                out.append(
+                    (
+                        ("wallet", name),
+                        f"not with target: the harness does not start the wallet at {self.target.url}",
+                    )
+                )
+        for i, f in enumerate(self.faults):
+            base = f.target.partition("[")[0]
+            if not (f.fault.startswith("network.") and base == "ingress"):
+                out.append(
+                    (("faults", i, "target" if f.fault.startswith("network.") else "fault"), TARGET_FAULTS)
+                )
+        return out
+
     def runtime_problems(self, runtime: str) -> list[tuple[tuple[str | int, ...], str]]:
         """What ``runtime`` cannot run: commands (the wallet's and deploy's) start local processes."""
         if runtime != "docker":
             return []
         out: list[tuple[tuple[str | int, ...], str]] = []
+        if self.target is not None:
+            out.append(
+                (("target",), "a target runs on the local runtime (Toxiproxy as a process in front of it)")
+            )
         if self.wallet.command is not None:
             out.append(
                 (
@@ -283,7 +332,7 @@ class Scenario(Model):
         from .stack import reference
 
         out: list[tuple[tuple[str | int, ...], str]] = self._command_problems()
-        if self.wallet.command is not None:
+        if self.wallet.command is not None or self.target is not None:
             return out  # settings describe the user's wallet (the lockout rule); they are not its flags
         catalog = reference.known_defects()
         for j, name in enumerate(self.wallet.defects):

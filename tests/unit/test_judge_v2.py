@@ -486,3 +486,42 @@ def test_a_read_that_misses_an_acknowledged_credit_or_shows_the_future_is_caught
     future.read(1, balance=90)  # shows a debit sent only after the read ended
     future.transfer("later", 1, 2, 10)
     assert result(verdict(future), "reads_in_order").valid is False
+
+
+def shared_wallet_audit(book: Book, leak: int = 0) -> dict[str, Any]:
+    """The audit of a long-lived wallet: another run's accounts and postings (same keys, even) sit beside
+    this run's. ``leak`` moves that much from this run's first account to another run's account."""
+    audit = book.audit()
+    theirs = {"x1": 5_000, "x2": 7}
+    if leak:
+        mine = next(iter(book.balances))
+        audit["snapshot"]["accounts"] = [
+            {**a, "balance": a["balance"] - leak} if a["id"] == mine else a
+            for a in audit["snapshot"]["accounts"]
+        ]
+        audit["ledger"].append(
+            {"seq": 900, "transfer_id": "leak", "idempotency_key": "k1", "account": mine, "delta": -leak}
+        )
+        theirs["x2"] += leak
+    audit["snapshot"]["accounts"] += [{"id": a, "balance": b} for a, b in theirs.items()]
+    audit["snapshot"]["total"] = sum(a["balance"] for a in audit["snapshot"]["accounts"])
+    for n, (src, dst) in enumerate([("x1", "x2"), ("x2", "x1")]):
+        for account, delta in ((src, -3), (dst, 3)):
+            audit["ledger"].append(
+                {
+                    "seq": 1000 + n,
+                    "transfer_id": f"other-{n}",
+                    "idempotency_key": f"k{n + 1}",
+                    "account": account,
+                    "delta": delta,
+                }
+            )
+    return audit
+
+
+def test_other_runs_on_a_shared_wallet_are_ignored_but_a_leak_to_them_is_caught() -> None:
+    v = verdict(uuid_book(), shared_wallet_audit(uuid_book()))
+    assert v.valid is True, [(r.name, r.summary) for r in v.results if r.valid is not True and r.counted]
+    leaked = verdict(uuid_book(), shared_wallet_audit(uuid_book(), leak=40))
+    assert leaked.valid is False
+    assert result(leaked, "conservation").valid is False

@@ -80,13 +80,18 @@ class Facts:
         accounts = {aid(a["id"]): a for a in (setup.value.get("accounts", []) if setup else [])}
         snap = audit.get("snapshot")
         client = [c for c in calls if c.f in CLIENT_FS]
+        # Run isolation: a long-lived wallet holds other runs' accounts and postings. Money moves only among
+        # the accounts this run created, so every invariant is judged on them; a transfer that leaks money
+        # to another account still shows, as this run's accounts no longer conserve their total.
         return cls(
             scenario,
             client,
             {i: int(a["balance"]) for i, a in accounts.items()},
             accounts,
-            {aid(a["id"]): int(a["balance"]) for a in snap["accounts"]} if snap else None,
-            list(audit.get("ledger", [])),
+            {aid(a["id"]): int(a["balance"]) for a in snap["accounts"] if aid(a["id"]) in accounts}
+            if snap
+            else None,
+            [p for p in audit.get("ledger", []) if aid(p.get("account")) in accounts],
             dict(audit.get("resolutions", {})),
             set(audit.get("unresolved", [])),
             _windows(calls),

@@ -176,7 +176,7 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             return kind, data
 
         def new_key(self) -> str:
-            return f"{config['seed']}-{self.number}-{next(self.keys)}"
+            return f"{config['tag']}-{config['seed']}-{self.number}-{next(self.keys)}"
 
         def merchant_token(self, merchant: dict[str, Any]) -> str | None:
             """A session of ``merchant`` (for refunds), logged in once and kept."""
