@@ -3,6 +3,7 @@
 #   - Debian packages: PostgreSQL server (the local runtime starts throwaway clusters from it)
 #   - the real Shopify Toxiproxy server, built from its Go module with the machine's Go toolchain,
 #     installed as tools/bin/toxiproxy-server (project-local)
+#   - the example Go wallet (examples/wallets/gowallet), built as tools/bin/gowallet
 #   - the Python virtualenv in .venv with the project installed editable (pinned versions)
 # Each step checks first and does nothing when its result is already there.
 set -euo pipefail
@@ -38,6 +39,17 @@ if [ ! -x tools/bin/toxiproxy-server ] || [ ! -f "tools/bin/.toxiproxy-${TOXIPRO
   rm -f tools/bin/.toxiproxy-* && touch "tools/bin/.toxiproxy-${TOXIPROXY_VERSION}"
 fi
 
+# The independent example wallet: rebuilt whenever its sources change.
+gowallet_stamp=tools/bin/.gowallet-$(cat examples/wallets/gowallet/*.go examples/wallets/gowallet/*.sql \
+  examples/wallets/gowallet/go.* | sha256sum | cut -c1-16)
+if [ ! -x tools/bin/gowallet ] || [ ! -f "$gowallet_stamp" ]; then
+  log "building the example Go wallet (examples/wallets/gowallet)"
+  mkdir -p tools/bin tools/gopath
+  (cd examples/wallets/gowallet && GOPATH="$ROOT/tools/gopath" GOFLAGS=-modcacherw \
+    go build -trimpath -o "$ROOT/tools/bin/gowallet" .)
+  rm -f tools/bin/.gowallet-* && touch "$gowallet_stamp"
+fi
+
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   log "creating .venv and installing walletchaos (editable, pinned dependencies)"
@@ -48,4 +60,4 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
-log "ready: toxiproxy ${TOXIPROXY_VERSION}, $("$pg_bin/postgres" --version 2>/dev/null || echo postgres), $(.venv/bin/python --version)"
+log "ready: toxiproxy ${TOXIPROXY_VERSION}, gowallet, $("$pg_bin/postgres" --version 2>/dev/null || echo postgres), $(.venv/bin/python --version)"

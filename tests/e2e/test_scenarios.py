@@ -25,7 +25,7 @@ def run_cli(*args: str, out: Path, timeout: int = 400) -> subprocess.CompletedPr
 def leftovers() -> set[str]:
     """Processes and clusters a run may leave behind (it must leave none)."""
     found = subprocess.run(
-        ["pgrep", "-af", "reference_wallet|toxiproxy-server|walletchaos.load|walletchaos-pg-"],
+        ["pgrep", "-af", "reference_wallet|gowallet|toxiproxy-server|walletchaos.load|walletchaos-pg-"],
         capture_output=True,
         text=True,
         check=False,

@@ -21,13 +21,19 @@ TOKEN = "long-lived-wallet-admin-token"
 SETTINGS = {"lockout_window_s": 30, "lockout_duration_s": 3}
 
 
-@pytest.fixture(scope="module")
-def long_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+GOWALLET = Path(__file__).resolve().parents[2] / "tools" / "bin" / "gowallet"
+
+
+@pytest.fixture(scope="module", params=["reference", "gowallet"])
+def long_lived(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A wallet that outlives the runs: the reference wallet, or the example Go wallet started by hand."""
     cluster = PostgresCluster.fresh(free_port())
     cluster.init()
-    wallet = WalletProcess(
-        "wallet0", free_port(), cluster.dsn, TOKEN, tmp_path_factory.mktemp("w") / "wallet.log", (), SETTINGS
-    )
+    command = None
+    if request.param == "gowallet":
+        command = f"{GOWALLET} --host {{host}} --port {{port}} --database-url {{database_url}}"
+    log = tmp_path_factory.mktemp("w") / "wallet.log"
+    wallet = WalletProcess("wallet0", free_port(), cluster.dsn, TOKEN, log, (), SETTINGS, command)
     try:
         wallet.start(ready=True)
         yield wallet.url

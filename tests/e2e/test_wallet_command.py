@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from tests.e2e.test_scenarios import leftovers, run_cli
+
+GOWALLET = Path(__file__).resolve().parents[2] / "tools" / "bin" / "gowallet"
 
 COMMAND = (
     "{python} -m reference_wallet --host {host} --port {port} --database-url {database_url}"
@@ -40,6 +44,30 @@ def test_a_wallet_given_as_a_command_is_run_faulted_and_judged(tmp_path: Path) -
     verdict = json.loads((run_dir / "verdict.json").read_text())
     assert verdict["valid"] == "valid" and verdict["stats"]["ops"] > 300
     assert "schema ready" in (run_dir / "logs" / "wallet1.log").read_text()  # started by its command
+    assert leftovers() <= before
+
+
+def test_a_shipped_scenario_runs_against_an_independent_wallet_by_changing_only_the_wallet_block(
+    tmp_path: Path,
+) -> None:
+    """The example Go wallet (examples/wallets/gowallet: UUID ids, pgx, no shared code) under the demo."""
+    before = leftovers()
+    assert GOWALLET.exists(), "make setup builds tools/bin/gowallet"
+    data = yaml.safe_load(Path("scenarios/smoke.yaml").read_text())
+    data["wallet"]["command"] = f"{GOWALLET} --host {{host}} --port {{port}} --database-url {{database_url}}"
+    scenario = tmp_path / "smoke_go.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    done = run_cli("run", str(scenario), out=tmp_path / "runs")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    run_dir = (tmp_path / "runs" / "latest").resolve()
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["valid"] == "valid" and verdict["stats"]["ops"] > 1000
+    money = ("conservation", "durability", "exactly_once", "answers_match_ledger", "balances_match_ledger")
+    judged = {r["name"]: r for r in verdict["results"]}
+    assert all(judged[n]["valid"] == "valid" and judged[n]["exercised"] > 0 for n in money), judged
+    assert "schema ready" in (run_dir / "logs" / "wallet0.log").read_text()
+    setup = json.loads((run_dir / "history.jsonl").read_text().splitlines()[1])
+    assert setup["f"] == "accounts" and len(setup["value"]["accounts"][0]["id"]) == 36  # UUID ids
     assert leftovers() <= before
 
 
