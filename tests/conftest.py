@@ -110,8 +110,15 @@ def wallet_factory(pg: PostgresCluster, tmp_path: Path) -> Iterator[Callable[...
     started: list[WalletProcess] = []
     wallets: list[Wallet] = []
 
-    def start(defects: tuple[str, ...] = (), database_url: str | None = None, **settings: object) -> Wallet:
-        settings.setdefault("kdf_log2_n", 10)
+    def start(
+        defects: tuple[str, ...] = (),
+        database_url: str | None = None,
+        command: str | None = None,
+        **settings: object,
+    ) -> Wallet:
+        """The reference wallet carrying ``defects``, or any wallet ``command`` (scenario placeholders)."""
+        if command is None:
+            settings.setdefault("kdf_log2_n", 10)
         proc = WalletProcess(
             f"wallet{len(started)}",
             free_port(),
@@ -120,6 +127,7 @@ def wallet_factory(pg: PostgresCluster, tmp_path: Path) -> Iterator[Callable[...
             tmp_path / f"wallet{len(started)}.log",
             defects,
             settings,
+            command,
         )
         started.append(proc)
         proc.start(ready=True)

@@ -78,6 +78,7 @@ def main() -> None:
       walletchaos analyze runs/latest                   # re-judge a stored run, no services
       walletchaos report runs/latest                    # re-render every report file
       walletchaos compare runs/smoke/<old> runs/latest  # gate a release on regressions
+      walletchaos conform http://127.0.0.1:8080 --admin-token-env WALLET_ADMIN
       walletchaos list-faults
     """
 
@@ -262,6 +263,42 @@ def images_build(offline_base: bool) -> int:
     for tag, image_id in build(offline_base, log=lambda m: console.print(f"[dim]{m}[/]")).items():
         console.print(f"[green]built[/] {tag} {image_id}")
     return 0
+
+
+@main.command()
+@click.argument("url")
+@click.option(
+    "--admin-token-env",
+    required=True,
+    metavar="NAME",
+    help="The environment variable that holds the wallet's admin token.",
+)
+@click.option("--quick", is_flag=True, help="Only the clauses `run` checks before its load.")
+@_guard
+def conform(url: str, admin_token_env: str, quick: bool) -> int:
+    """Probe the wallet running at URL for wallet contract v1, clause by clause. Exit 0 when every clause
+    holds, 1 otherwise. It creates three accounts of its own (usernames conform-<tag>-a/b/m)."""
+    from pydantic import ValidationError
+
+    from .conform import conform as probe
+    from .scenario import Target
+    from .stack.target import admin_token
+
+    try:
+        target = Target(url=url, admin_token_env=admin_token_env)
+    except ValidationError as exc:
+        raise ScenarioError(
+            [f"{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        ) from None
+    clauses = probe(target.url, admin_token(target), quick=quick)
+    for c in clauses:
+        mark = ("PASS", "green") if c.ok else ("FAIL", "bold red")
+        console.print(Text.assemble(mark, " ", c.name), soft_wrap=True)
+        if c.detail:
+            console.print(Text("     " + c.detail, style="dim"), soft_wrap=True)
+    failed = sum(not c.ok for c in clauses)
+    console.print(Text(f"{len(clauses) - failed} of {len(clauses)} clause(s) hold", style="bold"))
+    return 1 if failed else 0
 
 
 @main.command(name="list-faults")

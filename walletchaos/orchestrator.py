@@ -24,6 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from . import conform as conformance
 from . import history, judge, leftovers, store
 from .auditing import Credential, SnapshotTaker, final_audit
 from .client import AccountSpec, WalletAdmin
@@ -141,6 +142,7 @@ class Run:
                 with self.console.status("starting PostgreSQL, Toxiproxy and wallet replicas..."):
                     stack.start()
                 versions = stack.versions()
+                self._conform(stack.admin_url)
                 self._phase("accounts")
                 accounts = self._setup_accounts(stack.admin_url)
                 self._phase("load")
@@ -159,6 +161,21 @@ class Run:
             return self._finish(nemesis, audit, versions)
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    def _conform(self, url: str) -> None:
+        """Before the load, a wallet that is not the reference one gets the quick conformance probe: one
+        that does not speak contract v1 stops the run with the clause that broke, not a misleading verdict."""
+        if self.scenario.wallet.command is None and self.scenario.target is None:
+            return
+        self._phase("conform")
+        clauses = conformance.conform(url, self.admin_token, quick=True)
+        store.write_json(self.run_dir / "conform.json", [c.__dict__ for c in clauses])
+        broken = [c for c in clauses if not c.ok]
+        if broken:
+            raise WalletError(
+                f"the wallet does not speak contract v1 ({len(broken)} of {len(clauses)} clause(s) broken; "
+                f"`walletchaos conform` shows all): {broken[0].name}: {broken[0].detail}"
+            )
 
     def _mark_run(self, undo: Teardown) -> None:
         """Sweep what killed runs left behind, then leave this run's own record (``leftovers``): every

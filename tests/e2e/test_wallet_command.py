@@ -117,3 +117,21 @@ load:
     assert done.returncode == 255, done.stdout + done.stderr
     assert "wallet0" in done.stderr and "/readyz" in done.stderr and "GET /readyz" in done.stderr
     assert leftovers() <= before
+
+
+def test_a_wallet_that_does_not_speak_the_contract_is_stopped_before_the_load_naming_the_clause(
+    tmp_path: Path,
+) -> None:
+    before = leftovers()
+    scenario = tmp_path / "off_contract.yaml"
+    scenario.write_text(SCENARIO.replace(COMMAND, BROKEN_RELEASE).replace("smoke_command", "off_contract"))
+    done = run_cli("run", str(scenario), out=tmp_path / "runs", timeout=120)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "does not speak contract v1" in done.stdout
+    assert "a resend with the same key and body answers the original 201" in done.stdout
+    run_dir = (tmp_path / "runs" / "latest").resolve()
+    clauses = json.loads((run_dir / "conform.json").read_text())
+    assert any(not c["ok"] for c in clauses) and not (run_dir / "verdict.json").exists()
+    history = (run_dir / "history.jsonl").read_text()
+    assert '"f":"pay"' not in history  # no load ran
+    assert leftovers() <= before
