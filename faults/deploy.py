@@ -1,9 +1,11 @@
 """Bad deploys: roll another wallet version onto the replicas one by one, then roll back at the scheduled
 heal or as soon as the client error rate passes ``rollback_on_error_rate``. A version is the reference
-wallet carrying ``params.defects``, or your wallet's ``params.command`` (local runtime)."""
+wallet carrying ``params.defects``, or your wallet's ``params.command`` (local runtime) or ``params.image``
+(docker runtime)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from walletchaos.errors import InfraError
@@ -12,11 +14,13 @@ from walletchaos.stack import reference
 from walletchaos.stack.base import Version
 from walletchaos.stack.wallet import template_problem
 
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,255}")
+
 
 class DeployFault(Fault):
     family = "deploy"
     kinds: ClassVar[dict[str, str]] = {
-        "deploy": "replace replicas with another version: params.defects (reference) or params.command"
+        "deploy": "replace replicas with another version: params.defects (reference), .command or .image"
     }
     targets = ("wallet",)
     color = "#b07aa1"
@@ -29,10 +33,13 @@ class DeployFault(Fault):
                 f"unknown parameter '{k}' for deploy (valid: defects, command, rollback_on_error_rate)",
             )
             for k in params
-            if k not in ("defects", "command", "rollback_on_error_rate")
+            if k not in ("defects", "command", "image", "rollback_on_error_rate")
         ]
-        if ("defects" in params) == ("command" in params):
-            problems.append(("params", "give exactly one of defects (reference wallet) or command (yours)"))
+        if sum(k in params for k in ("defects", "command", "image")) != 1:
+            problems.append(("params", "give exactly one of defects (reference wallet), command or image"))
+        image = params.get("image")
+        if "image" in params and not (isinstance(image, str) and IMAGE.fullmatch(image)):
+            problems.append(("params", "image: an image reference such as registry/name:tag"))
         if "command" in params:
             command = params["command"]
             problem = template_problem(command) if isinstance(command, str) else "a command line (string)"
@@ -57,8 +64,11 @@ class DeployFault(Fault):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.previous: dict[str, Version] = {}
-        command = self.params.get("command")
-        self.version = Version(command=command) if command else Version(tuple(sorted(self.params["defects"])))
+        command, image = self.params.get("command"), self.params.get("image")
+        defects = tuple(sorted(self.params.get("defects") or ()))
+        self.version = (
+            Version(command=command) if command else Version(image=image) if image else Version(defects)
+        )
 
     def apply(self) -> dict[str, Any]:
         rolled, failed = [], []

@@ -45,8 +45,8 @@ gowallet_stamp=tools/bin/.gowallet-$(cat examples/wallets/gowallet/*.go examples
 if [ ! -x tools/bin/gowallet ] || [ ! -f "$gowallet_stamp" ]; then
   log "building the example Go wallet (examples/wallets/gowallet)"
   mkdir -p tools/bin tools/gopath
-  (cd examples/wallets/gowallet && GOPATH="$ROOT/tools/gopath" GOFLAGS=-modcacherw \
-    go build -trimpath -o "$ROOT/tools/bin/gowallet" .)
+  (cd examples/wallets/gowallet && GOPATH="$ROOT/tools/gopath" GOFLAGS=-modcacherw CGO_ENABLED=0 \
+    go build -trimpath -o "$ROOT/tools/bin/gowallet" .)  # static: it also runs in the example image
   rm -f tools/bin/.gowallet-* && touch "$gowallet_stamp"
 fi
 

@@ -1,4 +1,5 @@
-"""``walletchaos images build [--offline-base]``: the wallet, PostgreSQL and Toxiproxy images.
+"""``walletchaos images build [--offline-base]``: the wallet, PostgreSQL and Toxiproxy images, and the
+example Go wallet as a user's own image (``walletchaos/gowallet``, for ``wallet.image``).
 
 By default the Dockerfiles start from the official images (python, postgres, debian), which needs a
 registry. ``--offline-base`` first bootstraps a Debian base locally (debootstrap from the machine's own
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InfraError
-from .stack.containers import IMAGES, engine
+from .stack.containers import EXAMPLE_IMAGES, IMAGES, engine
 from .stack.toxiproxy import PROJECT_ROOT
 
 OFFLINE_BASE = "walletchaos/debian-base:bookworm"
@@ -82,11 +83,12 @@ def _stage_build_ca() -> None:
 def build(offline_base: bool, log: Any = print) -> dict[str, str]:
     client = engine()
     base = bootstrap_base(client, log) if offline_base else None
-    if not (PROJECT_ROOT / "tools/bin/toxiproxy-server").is_file():
-        raise InfraError("tools/bin/toxiproxy-server missing: run `make setup` first")
+    for binary in ("toxiproxy-server", "gowallet"):
+        if not (PROJECT_ROOT / "tools/bin" / binary).is_file():
+            raise InfraError(f"tools/bin/{binary} missing: run `make setup` first")
     _stage_build_ca()
     built = {}
-    for role, tag in IMAGES.items():
+    for role, tag in {**IMAGES, **EXAMPLE_IMAGES}.items():
         log(f"building {tag}")
         args = {"BASE_IMAGE": base} if base else {}
         try:

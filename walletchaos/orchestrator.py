@@ -165,7 +165,8 @@ class Run:
     def _conform(self, url: str) -> None:
         """Before the load, a wallet that is not the reference one gets the quick conformance probe: one
         that does not speak contract v1 stops the run with the clause that broke, not a misleading verdict."""
-        if self.scenario.wallet.command is None and self.scenario.target is None:
+        wallet = self.scenario.wallet
+        if wallet.command is None and wallet.image is None and self.scenario.target is None:
             return
         self._phase("conform")
         clauses = conformance.conform(url, self.admin_token, quick=True)

@@ -26,6 +26,11 @@ class WalletConfig(Model):
     command: str | None = Field(None, min_length=1, max_length=4096)
     """Your wallet, started once per replica (local runtime): placeholders {host} {port} {database_url}
     {admin_token} {replica} {python}, the same values in the environment. None: the reference wallet."""
+    image: str | None = Field(None, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+    """Your wallet's image (docker runtime), started once per replica with host networking and the values
+    of the command placeholders in its environment (HOST, PORT, DATABASE_URL, ADMIN_TOKEN, REPLICA)."""
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)], str] = {}
+    """Extra environment for your command or image."""
     start_timeout: Span = Field(30.0, gt=0, le=600)
     """How long each replica may take until GET /readyz answers 200 (else exit 255 with its log tail)."""
     replicas: int = Field(1, ge=1, le=8)
@@ -264,7 +269,7 @@ class Scenario(Model):
             return []
         out: list[tuple[tuple[str | int, ...], str]] = []
         w = self.wallet
-        for name in ("command", "defects", "replicas"):
+        for name in ("command", "image", "env", "defects", "replicas"):
             if name in w.model_fields_set:
                 out.append(
                     (
@@ -282,9 +287,16 @@ class Scenario(Model):
 
     def runtime_problems(self, runtime: str) -> list[tuple[tuple[str | int, ...], str]]:
         """What ``runtime`` cannot run: commands (the wallet's and deploy's) start local processes."""
-        if runtime != "docker":
-            return []
         out: list[tuple[tuple[str | int, ...], str]] = []
+        if runtime != "docker":
+            if self.wallet.image is not None:
+                out.append((("wallet", "image"), "runs on the docker runtime (runtime: docker)"))
+            for i, f in enumerate(self.faults):
+                if f.fault == "deploy" and "image" in f.params:
+                    out.append(
+                        (("faults", i, "params", "image"), "an image deploy runs on the docker runtime")
+                    )
+            return out
         if self.target is not None:
             out.append(
                 (("target",), "a target runs on the local runtime (Toxiproxy as a process in front of it)")
@@ -305,14 +317,31 @@ class Scenario(Model):
         from .stack.wallet import template_problem
 
         out = self.runtime_problems(self.runtime)
+        yours = self.wallet.command is not None or self.wallet.image is not None
         for i, f in enumerate(self.faults):
-            if f.fault == "deploy" and self.wallet.command is not None and "defects" in f.params:
+            if f.fault == "deploy" and yours and "defects" in f.params:
                 out.append(
                     (
                         ("faults", i, "params", "defects"),
-                        "defects are the reference wallet's; deploy your version with params.command",
+                        "defects are the reference wallet's; roll yours with params.command or .image",
                     )
                 )
+        if self.wallet.command is not None and self.wallet.image is not None:
+            out.append((("wallet", "image"), "give either command (local runtime) or image (docker runtime)"))
+        if self.wallet.env and not yours:
+            out.append(
+                (
+                    ("wallet", "env"),
+                    "the environment of your command or image; the reference wallet takes settings",
+                )
+            )
+        if self.wallet.image is not None and self.wallet.defects:
+            out.append(
+                (
+                    ("wallet", "defects"),
+                    "defects are the reference wallet's; build the defective image itself",
+                )
+            )
         command = self.wallet.command
         if command is None:
             return out
@@ -332,7 +361,7 @@ class Scenario(Model):
         from .stack import reference
 
         out: list[tuple[tuple[str | int, ...], str]] = self._command_problems()
-        if self.wallet.command is not None or self.target is not None:
+        if self.wallet.command is not None or self.wallet.image is not None or self.target is not None:
             return out  # settings describe the user's wallet (the lockout rule); they are not its flags
         catalog = reference.known_defects()
         for j, name in enumerate(self.wallet.defects):

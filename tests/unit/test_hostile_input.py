@@ -138,10 +138,9 @@ def test_deploy_versions_are_checked_against_the_wallet_and_the_runtime(tmp_path
     assert any(p.startswith("faults[0].params: command: unknown placeholder {prot}") for p in found)
     assert "faults[0].params.command: a command deploy runs on the local runtime" in found
     assert (
-        found.count("faults[1].params: give exactly one of defects (reference wallet) or command (yours)")
-        == 1
+        found.count("faults[1].params: give exactly one of defects (reference wallet), command or image") == 1
     )
-    assert "faults[2].params: give exactly one of defects (reference wallet) or command (yours)" in found
+    assert "faults[2].params: give exactly one of defects (reference wallet), command or image" in found
     yours = tmp_path / "yours.yaml"
     yours.write_text(
         'name: yours\nwallet: {command: "./w --port {port}"}\n'
@@ -171,4 +170,32 @@ def test_a_runtime_override_that_cannot_run_the_scenario_is_refused_before_anyth
         "--runtime docker: faults.0.params.command: a command deploy runs on the local runtime"
         in result.output
     )
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_image_is_checked_against_the_runtime_the_command_and_the_defects(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(CORPUS_DIR / "wallet_image_misuse.yaml")
+    found = [p.split(": ", 1)[1] for p in caught.value.problems]
+    assert "wallet.image: give either command (local runtime) or image (docker runtime)" in found
+    assert "wallet.image: runs on the docker runtime (runtime: docker)" in found
+    assert "wallet.defects: defects are the reference wallet's; build the defective image itself" in found
+    assert "faults[0].params.image: an image deploy runs on the docker runtime" in found
+    assert "faults[1].params: image: an image reference such as registry/name:tag" in found
+    env_only = tmp_path / "env.yaml"
+    env_only.write_text(
+        "name: e\nwallet: {env: {FOO: bar}}\nload: {shape: [{phase: p, for: 5s, users: 1}]}\n"
+    )
+    with pytest.raises(
+        ScenarioError, match=r"env.yaml:2:\d+: wallet.env: the environment of your command or image"
+    ):
+        load_scenario(env_only)
+    image = tmp_path / "image.yaml"
+    image.write_text(
+        'name: i\nruntime: docker\nwallet: {image: "walletchaos/gowallet:latest", env: {X: "1"}}\n'
+        "load: {shape: [{phase: p, for: 5s, users: 1}]}\n"
+    )
+    assert load_scenario(image).wallet.env == {"X": "1"}
+    result = CliRunner().invoke(main, ["run", str(image), "--runtime", "local", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 254 and "wallet.image: runs on the docker runtime" in result.output
     assert not (tmp_path / "r").exists()

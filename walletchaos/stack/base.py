@@ -28,13 +28,16 @@ class Service(Protocol):
 
 @dataclass(frozen=True)
 class Version:
-    """What a replica runs: the reference wallet carrying ``defects``, or the wallet ``command``."""
+    """What a replica runs: the reference wallet carrying ``defects``, or your ``command`` or ``image``."""
 
     defects: tuple[str, ...] = ()
     command: str | None = None
+    image: str | None = None
 
     def describe(self) -> dict[str, object]:
-        return {"command": self.command} if self.command is not None else {"defects": list(self.defects)}
+        if self.command is not None:
+            return {"command": self.command}
+        return {"image": self.image} if self.image is not None else {"defects": list(self.defects)}
 
 
 class Replica(Service, Protocol):

@@ -26,6 +26,8 @@ IMAGES = {
     "postgres": "walletchaos/postgres:latest",
     "toxiproxy": "walletchaos/toxiproxy:latest",
 }
+EXAMPLE_IMAGES = {"gowallet": "walletchaos/gowallet:latest"}
+"""Built beside the harness's images as an example of a user's own wallet image; no run needs it."""
 
 
 def engine() -> Any:
@@ -94,8 +96,11 @@ class ContainerService:
 
 
 class WalletContainer(ContainerService):
-    def __init__(self, stack: DockerStack, index: int, defects: list[str]) -> None:
-        self.stack, self.index, self._defects = stack, index, sorted(defects)
+    """One replica: the reference wallet image carrying defects, or your ``wallet.image`` given the values of
+    the command placeholders in its environment (HOST, PORT, DATABASE_URL, ADMIN_TOKEN, REPLICA)."""
+
+    def __init__(self, stack: DockerStack, index: int, version: Version) -> None:
+        self.stack, self.index, self._version = stack, index, version
         self.port = free_port()
         super().__init__(
             f"wallet{index}", self._create(), lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz")
@@ -103,40 +108,55 @@ class WalletContainer(ContainerService):
 
     @property
     def version(self) -> Version:
-        return Version(tuple(self._defects))
+        return self._version
 
     def running_version(self) -> Version:
-        return Version(tuple(reference.read_defects(self.url)))
+        if self._version.image is None:
+            return Version(tuple(reference.read_defects(self.url)))
+        self.container.reload()
+        return Version(image=str(self.container.attrs.get("Config", {}).get("Image", "?")))
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def _create(self) -> Any:
-        s = self.stack
+        s, v = self.stack, self._version
+        env = {"WALLET_ADMIN_TOKEN": s.admin_token}
+        if v.image is not None:
+            wallet = s.scenario.wallet
+            env |= {"HOST": "127.0.0.1", "PORT": str(self.port), "DATABASE_URL": s.db_url}
+            env |= {"ADMIN_TOKEN": s.admin_token, "REPLICA": str(self.index), **wallet.env}
+            env |= {f"WALLETCHAOS_SETTING_{k.upper()}": str(val) for k, val in wallet.settings.items()}
+            return s.run_container(v.image, f"wallet{self.index}", None, env)
         argv = ["--host", "127.0.0.1", "--port", str(self.port), "--database-url", s.db_url]
-        argv += reference.args(self._defects, s.scenario.wallet.settings)
-        return s.run_container("wallet", f"wallet{self.index}", argv, {"WALLET_ADMIN_TOKEN": s.admin_token})
+        argv += reference.args(v.defects, s.scenario.wallet.settings)
+        return s.run_container(IMAGES["wallet"], f"wallet{self.index}", argv, env)
 
     def wait_ready(self, timeout_s: float) -> None:
-        wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{self.port}/readyz"), timeout_s, f"{self.name} container"
-        )
+        def ready() -> bool:
+            if self._exited():
+                logs = self.container.logs(tail=15).decode(errors="replace").rstrip()
+                raise WalletError(
+                    f"wallet{self.index} exited during start-up ({self._version.describe()}):\n{logs}"
+                )
+            return http_ok(f"http://127.0.0.1:{self.port}/readyz")
+
+        wait_until(ready, timeout_s, f"{self.name} container (GET /readyz answering 200)")
 
     def redeploy(self, version: Version) -> None:
-        """Replace the container with one running ``version`` (images carry no command)."""
+        """Replace the container with one running ``version`` (liveness only: the database may be down)."""
         if version.command is not None:
             raise InfraError("a command deploy runs on the local runtime")
-        defects = sorted(version.defects)
         self.stack.save_logs(self.container)
         with contextlib.suppress(Exception):
             self.container.remove(force=True)
-        self._defects = defects
+        self._version = version
         self.container = self._create()
         wait_until(lambda: self._ready() or self._exited(), 30, f"wallet{self.index} to start")
         if self._exited():
             logs = self.container.logs(tail=15).decode(errors="replace").rstrip()
-            raise WalletError(f"wallet{self.index} exited during start-up (version with {defects}):\n{logs}")
+            raise WalletError(f"wallet{self.index} exited during start-up ({version.describe()}):\n{logs}")
 
     def _exited(self) -> bool:
         self.container.reload()
@@ -164,10 +184,21 @@ class DockerStack(Targets):
         return self._toxiproxy
 
     def run_container(
-        self, image: str, name: str, command: list[str], env: dict[str, str] | None = None
+        self, image: str, name: str, command: list[str] | None, env: dict[str, str] | None = None
     ) -> Any:
-        container = self.client.containers.run(
-            IMAGES[image],
+        """Run ``image`` (pulled if a registry has it and it is not here) under this run's label."""
+        try:
+            container = self._run(image, name, command, env)
+        except Exception as exc:
+            if exc.__class__.__name__ not in ("ImageNotFound", "NotFound"):
+                raise
+            raise WalletError(f"image {image} is not on this engine and could not be pulled: {exc}") from None
+        self.containers.append(container)
+        return container
+
+    def _run(self, image: str, name: str, command: list[str] | None, env: dict[str, str] | None) -> Any:
+        return self.client.containers.run(
+            image,
             command,
             name=f"wc-{self.run_id}-{name}",
             detach=True,
@@ -176,29 +207,31 @@ class DockerStack(Targets):
             environment=env or {},
             labels={LABEL: self.run_id, "walletchaos.pid": str(os.getpid()), "walletchaos.role": name},
         )
-        self.containers.append(container)
-        return container
 
     def start(self) -> None:
         self.client = engine()
         remove_stale(self.client)
-        missing = [i for i in IMAGES.values() if not self.client.images.list(name=i)]
+        needed = [IMAGES["postgres"], IMAGES["toxiproxy"]]
+        needed += [IMAGES["wallet"]] if self.scenario.wallet.image is None else []
+        missing = [i for i in needed if not self.client.images.list(name=i)]
         if missing:
             raise InfraError(
                 f"images missing: {', '.join(missing)}; run `walletchaos images build [--offline-base]`"
             )
         pg_port, tp_port, db_port = free_port(), free_port(), free_port()
-        pg = self.run_container("postgres", "postgres", [], {"PGPORT": str(pg_port)})
+        pg = self.run_container(IMAGES["postgres"], "postgres", [], {"PGPORT": str(pg_port)})
         self._postgres = ContainerService("postgres", pg, lambda: port_open(pg_port))
         wait_until(lambda: port_open(pg_port), 60, "the PostgreSQL container")
-        self.run_container("toxiproxy", "toxiproxy", ["-host", "127.0.0.1", "-port", str(tp_port)])
+        self.run_container(IMAGES["toxiproxy"], "toxiproxy", ["-host", "127.0.0.1", "-port", str(tp_port)])
         self._toxiproxy = ToxiproxyClient(f"http://127.0.0.1:{tp_port}")
         wait_until(lambda: http_ok(f"http://127.0.0.1:{tp_port}/version"), 30, "the Toxiproxy container")
         self.toxiproxy.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{pg_port}")
         self.db_url = f"postgresql://wallet:wallet@127.0.0.1:{db_port}/wallet"
-        for i in range(self.scenario.wallet.replicas):
-            replica = WalletContainer(self, i, list(self.scenario.wallet.defects))
-            replica.wait_ready(60)
+        wallet = self.scenario.wallet
+        version = Version(tuple(sorted(wallet.defects)), image=wallet.image)
+        for i in range(wallet.replicas):
+            replica = WalletContainer(self, i, version)
+            replica.wait_ready(wallet.start_timeout if wallet.image else max(60.0, wallet.start_timeout))
             self._replicas.append(replica)
             ingress = free_port()
             self.toxiproxy.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{replica.port}")

@@ -58,6 +58,7 @@ class LocalStack(Targets):
                 cfg.defects,
                 cfg.settings,
                 cfg.command,
+                extra_env=cfg.env,
             )
             self.wallets.append(wallet)
             self.undo.push(f"stop wallet{i}", wallet.stop)  # before it starts: it may be killed while waiting

@@ -44,6 +44,7 @@ class WalletProcess:
         settings: Mapping[str, object] | None = None,
         command: str | None = None,
         start_timeout_s: float = 30.0,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.name, self.port, self.database_url = name, port, database_url
         self.admin_token, self.log_path = admin_token, log_path
@@ -51,6 +52,7 @@ class WalletProcess:
         self.defects = sorted(defects)
         self.command = command
         self.start_timeout_s = start_timeout_s
+        self.extra_env = dict(extra_env or {})
         self.proc: ManagedProcess | None = None
 
     @property
@@ -75,7 +77,7 @@ class WalletProcess:
         env = {k.upper(): v for k, v in self.values().items() if k != "python"}
         env["WALLET_ADMIN_TOKEN"] = self.admin_token
         env.update({f"WALLETCHAOS_SETTING_{k.upper()}": str(v) for k, v in self.settings.items()})
-        return env
+        return env | self.extra_env
 
     @property
     def version(self) -> Version:
