@@ -525,3 +525,14 @@ def test_other_runs_on_a_shared_wallet_are_ignored_but_a_leak_to_them_is_caught(
     leaked = verdict(uuid_book(), shared_wallet_audit(uuid_book(), leak=40))
     assert leaked.valid is False
     assert result(leaked, "conservation").valid is False
+
+
+def test_each_fault_reports_how_many_of_its_unknown_transfers_were_applied() -> None:
+    book = Book({"a": 1_000, "m": 0})
+    book.fault("network.latency", "db", 0, 200)
+    book.transfer("k1", "a", "m", 5, kind="info", status=0, applied=True)
+    book.transfer("k2", "a", "m", 6, kind="info", status=0, applied=False)
+    book.transfer("k3", "a", "m", 7, kind="info", status=0, applied=True)
+    book.transfer("k4", "a", "m", 8)
+    recovery = result(verdict(book), "recovery: network.latency on db")
+    assert (recovery.details["unknown_transfers"], recovery.details["unknown_applied"]) == (3, 2)

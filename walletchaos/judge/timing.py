@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
-from ..history import Call
+from ..history import TRANSFER_FS, Call
 from ..targets import split_target
 from .facts import AVAILABILITY_FS, Facts, FaultWindow, unavailable
 from .model import Result
@@ -89,6 +89,17 @@ def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
     )
 
 
+def unknown_applied(f: Facts, w: FaultWindow) -> dict[str, int]:
+    """Transfer keys with an unknown outcome (``info``) during the fault window, and how many of them the
+    ledger shows were in fact applied: what "unknown" meant under this fault."""
+    keys = {
+        c.key
+        for c in overlapping([c for c in f.calls if c.f in TRANSFER_FS and c.type == "info"], w.begin, w.end)
+    }
+    keys.discard(None)
+    return {"unknown_transfers": len(keys), "unknown_applied": sum(1 for k in keys if k in f.ledger_keys)}
+
+
 def recovery_checks(f: Facts) -> list[Result]:
     """Per fault: recovery_time(heal) <= slo.recovery.max. Unknown when the run ended too soon to tell, and
     inconclusive (unknown) when the fault showed no effect in the history (see ``fault_effect``)."""
@@ -107,6 +118,7 @@ def recovery_checks(f: Facts) -> list[Result]:
             "recovery_s": rt,
             "bound_s": slo.max,
             "effect": effect,
+            **unknown_applied(f, w),
         }
         first = {"index": w.apply_index, "fault": w.name}
         if not took_effect:
