@@ -112,6 +112,7 @@ class Book:
         acting_as: int | None = None,
         duration_ms: int = 5,
         replay: bool = False,
+        refund_of: Any = None,
     ) -> None:
         """One transfer call; applied to the ledger when ``applied`` (default: when ok). ``replay`` answers
         with the transfer already applied under ``key`` and applies nothing (a correct wallet's resend)."""
@@ -122,6 +123,8 @@ class Book:
             "amount": amount,
             "as": src if acting_as is None else acting_as,
         }
+        if refund_of is not None:
+            value["refund_of"] = refund_of
         tid = self.applied.get(key) if replay else None
         if not replay and (applied if applied is not None else kind == "ok"):
             tid = self.post(key, src, dst, amount)

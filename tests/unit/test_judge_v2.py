@@ -536,3 +536,16 @@ def test_each_fault_reports_how_many_of_its_unknown_transfers_were_applied() -> 
     book.transfer("k4", "a", "m", 8)
     recovery = result(verdict(book), "recovery: network.latency on db")
     assert (recovery.details["unknown_transfers"], recovery.details["unknown_applied"]) == (3, 2)
+
+
+def test_a_refund_of_a_refund_is_bounded_by_that_refund() -> None:
+    def book(back: int) -> Book:
+        b = Book({"u": 1_000, "m": 0})
+        b.transfer("pay", "u", "m", 100)  # transfer id 1
+        b.transfer("ref", "m", "u", 50, f="refund", refund_of=1)  # transfer id 2
+        b.transfer("back", "u", "m", back, f="refund", refund_of=2)
+        return b
+
+    assert result(verdict(book(50)), "refunds_bounded").valid is True
+    over = result(verdict(book(60)), "refunds_bounded")
+    assert over.valid is False and over.count == 1

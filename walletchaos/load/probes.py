@@ -6,8 +6,8 @@ history op whose ``value.probe`` names the probe; every loop here is bounded (tw
 - ``idempotency_probe``: one new key sent twice at the same moment, an acknowledged key resent with another
   body (must be 409), or resent long after with the same body (must replay the same transfer)
   (``exactly_once``, ``answers_match_ledger``).
-- ``refund_probe``: a refund of more than the payment, or two full refunds of one payment at once
-  (``refunds_bounded``).
+- ``refund_probe``: a refund of more than the payment, two full refunds of one payment at once, or the
+  payer sending back a refund it received as a refund of that refund (``refunds_bounded``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import gevent
 
 AUTH_PROBES = ("tampered", "missing", "foreign")
 IDEMPOTENCY_PROBES = ("concurrent", "other_body", "late_replay")
-REFUND_PROBES = ("over_refund", "concurrent_refunds")
+REFUND_PROBES = ("over_refund", "concurrent_refunds", "refund_of_refund")
 
 
 def tampered(token: str) -> str:
@@ -70,6 +70,19 @@ def idempotency_probe(user: Any, intended: int) -> None:
 
 
 def refund_probe(user: Any, intended: int) -> None:
+    kind = user.rng.choice(REFUND_PROBES)
+    me = user.me["id"]
+    if kind == "refund_of_refund" and user.refunds:
+        got = user.refunds.pop(user.rng.randrange(len(user.refunds)))
+        merchant, key = got["merchant"], user.new_key()
+        body = {"from": me, "to": merchant["id"], "amount": got["amount"], "currency": user.currency}
+        body["refund_of"] = got["id"]
+        value = {"key": key, "from": me, "to": merchant["id"], "amount": got["amount"], "as": me}
+        value.update(refund_of=got["id"], probe=kind)
+        headers = {**user._auth(user.token), "Idempotency-Key": key}
+        user._call("refund", "POST", "/v1/transfers", value, intended, body, headers)
+        return
+    kind = "over_refund" if kind == "refund_of_refund" else kind  # no refund received yet to send back
     if not user.payments:
         user.op_balance(intended)
         return
@@ -78,10 +91,8 @@ def refund_probe(user: Any, intended: int) -> None:
     token = user.merchant_token(merchant)
     if token is None:
         return
-    kind = user.rng.choice(REFUND_PROBES)
-    me = user.me["id"]
     sends = []
-    for amount in [paid["amount"] + 1] if kind == "over_refund" else [paid["amount"]] * 2:
+    for amount in [paid["amount"] + 1] if kind != "concurrent_refunds" else [paid["amount"]] * 2:
         key = user.new_key()
         body = {"from": merchant["id"], "to": me, "amount": amount, "currency": user.currency}
         body["refund_of"] = paid["id"]

@@ -59,6 +59,8 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             self.token: str | None = None
             self.keys = itertools.count()
             self.payments: list[dict[str, Any]] = []
+            self.refunds: list[dict[str, Any]] = []
+            """Recent refunds this user received (id, merchant, amount), for refund-of-refund probes."""
             self.acked: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
             """Recent acknowledged transfers (f, value, body), for idempotency probes."""
             self.merchant_tokens: dict[int, str] = {}
@@ -221,7 +223,7 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             if self.merchant_token(merchant) is None:
                 return None
             amount = self.rng.randint(1, paid["amount"])
-            self._transfer(
+            kind, data = self._transfer(
                 "refund",
                 self.merchant_tokens[merchant["id"]],
                 merchant["id"],
@@ -231,6 +233,11 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                 merchant["id"],
                 refund_of=paid["id"],
             )
+            if kind == "ok" and "id" in data:
+                self.refunds = [
+                    *self.refunds[-9:],
+                    {"id": data["id"], "merchant": merchant, "amount": amount},
+                ]
             return None
 
         def op_balance(self, intended: int) -> None:
