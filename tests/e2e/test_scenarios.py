@@ -98,6 +98,17 @@ def test_shipped_scenario_passes_on_the_correct_wallet(tmp_path: Path, name: str
     verdict = verdict_of(tmp_path)
     bad = [(r["name"], r["summary"]) for r in verdict["results"] if r["valid"] != "valid"]
     assert done.returncode == 0, (bad, done.stderr[-2000:])
+    if name == "lockout_attack":  # 5 s sessions: clients renew them, and expired ones are probed and refused
+        records = [
+            json.loads(line) for line in (tmp_path / "latest" / "history.jsonl").read_text().splitlines()
+        ]
+        probes = {(r["process"], r["op"]) for r in records if r.get("value", {}).get("probe") == "expired"}
+        answers = [
+            r["status"] for r in records if (r["process"], r["op"]) in probes and r["type"] != "invoke"
+        ]
+        assert answers and set(answers) <= {401}, answers
+        own = [r for r in records if r["type"] != "invoke" and r.get("f") in ("pay", "p2p", "balance")]
+        assert not [r for r in own if r.get("status") == 401], "a renewed session was refused"
 
 
 def test_validate_reports_a_broken_file_with_location(tmp_path: Path) -> None:

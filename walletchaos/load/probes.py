@@ -1,8 +1,9 @@
 """Probes: ops that exercise what the ordinary mix never does, so the judge can see it. Each is a normal
 history op whose ``value.probe`` names the probe; every loop here is bounded (two concurrent sends at most).
 
-- ``auth_probe``: a tampered token, no token, or another user's account: must never be 2xx
-  (judged by ``sessions_enforced``).
+- ``auth_probe``: a tampered token, no token, a token whose ``expires_in`` ran out at least 2 s ago (when
+  the wallet's sessions are short enough to end during the run, e.g. ``settings: {token_ttl_s: 4}``), or
+  another user's account: must never be 2xx (judged by ``sessions_enforced``).
 - ``idempotency_probe``: one new key sent twice at the same moment, an acknowledged key resent with another
   body (must be 409), or resent long after with the same body (must replay the same transfer)
   (``exactly_once``, ``answers_match_ledger``).
@@ -16,7 +17,7 @@ from typing import Any
 
 import gevent
 
-AUTH_PROBES = ("tampered", "missing", "foreign")
+AUTH_PROBES = ("tampered", "missing", "foreign", "expired")
 IDEMPOTENCY_PROBES = ("concurrent", "other_body", "late_replay")
 REFUND_PROBES = ("over_refund", "concurrent_refunds", "refund_of_refund")
 
@@ -30,7 +31,12 @@ def auth_probe(user: Any, intended: int) -> None:
     kind = user.rng.choice(AUTH_PROBES)
     me = user.me["id"]
     account, headers = me, {}
-    if kind == "tampered" and user.token:
+    expired = user.long_expired() if kind == "expired" else None
+    if kind == "expired" and expired is None:
+        kind = "tampered"  # no session of this user has ended yet
+    if expired is not None:
+        headers = user._auth(expired)
+    elif kind == "tampered" and user.token:
         headers = user._auth(tampered(user.token))
     elif kind == "foreign":
         account = user.rng.choice(user.accounts["users"])["id"]

@@ -64,6 +64,10 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             self.acked: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
             """Recent acknowledged transfers (f, value, body), for idempotency probes."""
             self.merchant_tokens: dict[int, str] = {}
+            self.expiry: dict[str, tuple[int, int]] = {}
+            """token -> (expires at, lifetime) in recorder ns, from the login's ``expires_in``."""
+            self.expired: list[str] = []
+            """This user's own tokens replaced on refresh, for expired-token probes."""
             self.next_intended = recorder.now()
             self.accounts, self.load, self.currency = accounts, load, config["currency"]
 
@@ -80,6 +84,10 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                 1e9 / PhaseShape.current_rate
             )
             if self.token is None:  # a user whose login failed logs in again before its next op
+                self.token = self._login(self.me, intended=intended)
+                return
+            if self.stale(self.token):  # a session about to expire is renewed, as apps do
+                self.expired = [self.token, *self.expired[:2]]
                 self.token = self._login(self.me, intended=intended)
                 return
             getattr(self, "op_" + self.rng.choices(ops, weights)[0])(intended)
@@ -142,7 +150,22 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             body = {"username": account["username"], "password": password or account["password"]}
             value = {"username": account["username"], "account": account["id"], "legit": password is None}
             kind, _, data = self._call(f, "POST", "/v1/sessions", value, intended, body=body)
-            return data.get("token") if kind == "ok" else None
+            token, ttl = data.get("token"), data.get("expires_in")
+            if kind != "ok" or not isinstance(token, str):
+                return None
+            if isinstance(ttl, int | float) and not isinstance(ttl, bool) and 0 < ttl < 10**7:
+                self.expiry[token] = (recorder.now() + int(ttl * 1e9), int(ttl * 1e9))
+            return token
+
+        def stale(self, token: str) -> bool:
+            """Within the last fifth of its lifetime (at least 1 s before it ends): renew it."""
+            expires, lifetime = self.expiry.get(token, (2**62, 0))
+            return recorder.now() >= expires - max(lifetime // 5, 10**9)
+
+        def long_expired(self) -> str | None:
+            """One of this user's own tokens whose lifetime ended at least 2 s ago (the wallet's clock may
+            have started it a little later than this side saw the answer), or None."""
+            return next((t for t in self.expired if recorder.now() > self.expiry[t][0] + 2 * 10**9), None)
 
         def _transfer(
             self,
@@ -181,8 +204,9 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             return f"{config['tag']}-{config['seed']}-{self.number}-{next(self.keys)}"
 
         def merchant_token(self, merchant: dict[str, Any]) -> str | None:
-            """A session of ``merchant`` (for refunds), logged in once and kept."""
-            if merchant["id"] not in self.merchant_tokens:
+            """A session of ``merchant`` (for refunds), kept until it is about to expire."""
+            cached = self.merchant_tokens.get(merchant["id"])
+            if cached is None or self.stale(cached):
                 token = self._login(merchant)
                 if token is None:
                     return None
