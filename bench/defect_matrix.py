@@ -37,6 +37,7 @@ SETUPS: dict[str, tuple[str, dict[str, Any]]] = {
     "ack_without_apply": ("smoke", {}),
     "over_refund": ("smoke", {}),
     "accept_tampered_token": ("smoke", {}),
+    "retry_wrong_amount": ("db_blackhole", {"load": {"client_timeout": "500ms", "retries": 3}}),
 }
 
 

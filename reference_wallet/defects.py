@@ -93,6 +93,14 @@ CATALOG: dict[str, Defect] = {
             "refunds_bounded",
         ),
         Defect(
+            "retry_wrong_amount",
+            "a key this process saw before but never applied is applied with amount + 1 (a retry path that "
+            "re-prices the request); the answer shows the applied amount",
+            "a client retries a transfer whose first attempt the wallet received but rolled back (the client "
+            "timed out first, the wallet's deadline then aborted it)",
+            "applied_as_requested",
+        ),
+        Defect(
             "accept_tampered_token",
             "session tokens are accepted without checking their signature",
             "a client sends a token it altered",

@@ -120,6 +120,7 @@ class Ledger:
         self.db, self.s, self._count = db, settings, count
         self._cache: dict[int, tuple[float, dict[str, Any]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._seen: dict[tuple[int, str], None] = {}  # retry_wrong_amount: keys this process received
 
     # -- transfers ---------------------------------------------------------------------------------------
     async def transfer(self, req: TransferRequest) -> dict[str, Any]:
@@ -129,13 +130,20 @@ class Ledger:
             return await self._ack_before_commit(req)  # type: ignore[no-any-return]
         if self.s.has("non_atomic"):
             return await self._non_atomic(req)  # type: ignore[no-any-return]
+        bump = 0
+        if self.s.has("retry_wrong_amount"):
+            seen = (req.source, req.key)
+            bump = 1 if seen in self._seen else 0
+            self._seen[seen] = None
+            while len(self._seen) > 100_000:
+                self._seen.pop(next(iter(self._seen)))
         try:
-            return await self.db.run(lambda conn, state: self._one_transaction(conn, state, req))  # type: ignore[no-any-return]
+            return await self.db.run(lambda conn, state: self._one_transaction(conn, state, req, bump))  # type: ignore[no-any-return]
         except Unapplied as defect:  # ack_without_apply: the transaction was rolled back
             return defect.answer
 
     async def _one_transaction(
-        self, conn: asyncpg.Connection, state: dict[str, bool], req: TransferRequest
+        self, conn: asyncpg.Connection, state: dict[str, bool], req: TransferRequest, bump: int = 0
     ) -> Any:
         started = time.monotonic()
         async with conn.transaction():
@@ -146,7 +154,10 @@ class Ledger:
             if self.s.has("lost_update"):
                 row = await self._write_absolute(conn, req, rows)
             else:
-                row = await conn.fetchrow(WRITE_ALL, *self._insert_args(req))
+                args = self._insert_args(req)
+                if bump:  # retry_wrong_amount: the stored request hash stays the original's
+                    args = (*args[:4], req.amount + bump, *args[5:])
+                row = await conn.fetchrow(WRITE_ALL, *args)
             if self.s.has("ack_without_apply") and time.monotonic() - started > self.s.slow_db_s:
                 raise Unapplied(render(row))  # rolls the transaction back, answers 201 anyway
             state["committing"] = True

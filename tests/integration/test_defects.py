@@ -242,3 +242,17 @@ def test_accept_tampered_token_serves_an_altered_token(wallet_factory, on) -> No
     token = wallet.login("a").headers["Authorization"].split()[1]
     r = wallet.client(tampered(token)).get(f"/v1/accounts/{a}")
     assert r.status_code == (200 if on else 401), r.text
+
+
+@ON_OFF
+def test_retry_wrong_amount_applies_a_retried_key_with_another_amount(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(("retry_wrong_amount",) if on else ())
+    a, b, m = wallet.accounts(("a", 10, "user"), ("b", 1_000, "user"), ("m", 0, "merchant"))
+    alice = wallet.login("a")
+    assert wallet.transfer(alice, "k", a, m, 50).status_code == 422  # received, not applied
+    assert wallet.transfer(wallet.login("b"), "top-up", b, a, 100).status_code == 201
+    retry = wallet.transfer(alice, "k", a, m, 50)
+    assert retry.status_code == 201
+    legs = [p["delta"] for p in wallet.ledger() if p["idempotency_key"] == "k"]
+    assert sorted(legs) == ([-51, 51] if on else [-50, 50])
+    assert wallet.transfer(alice, "k", a, m, 50).json()["id"] == retry.json()["id"]  # replays still replay
