@@ -549,3 +549,19 @@ def test_a_refund_of_a_refund_is_bounded_by_that_refund() -> None:
     assert result(verdict(book(50)), "refunds_bounded").valid is True
     over = result(verdict(book(60)), "refunds_bounded")
     assert over.valid is False and over.count == 1
+
+
+def test_a_client_whose_reads_go_back_in_the_ledger_order_is_caught() -> None:
+    def book(first: int, second: int) -> Book:
+        b = Book({"a": 1_000, "b": 1_000})
+        b.transfer("k1", "b", "a", 100, kind="info", status=0, applied=True)  # in flight for every read
+        b.read("a", balance=first)
+        b.read("a", balance=second)
+        return b
+
+    assert result(verdict(book(1_000, 1_100)), "reads_in_order").valid is True
+    back = result(verdict(book(1_100, 1_000)), "reads_in_order")  # each read alone is possible
+    assert back.valid is False and back.count == 1
+    other_client = book(1_100, 1_000)
+    other_client.history[-2]["process"] = other_client.history[-1]["process"] = 2  # not the same session
+    assert result(verdict(other_client), "reads_in_order").valid is True

@@ -68,13 +68,23 @@ class AccountOrder:
     sent: list[int] = field(default_factory=list)
     sent_min: list[int] = field(default_factory=list)
 
-    def window(self, start: int, end: int) -> list[int]:
-        """Balances the account may have had during [start, end]."""
+    def bounds(self, start: int, end: int) -> tuple[int, int]:
+        """The ledger positions (inclusive) the account may have been at during [start, end]."""
         i = bisect.bisect_left(self.acked, start)  # acknowledged strictly before start
         lo = self.acked_max[i - 1] if i else 0
         j = bisect.bisect_right(self.sent, end)  # first sent strictly after end
         hi = self.sent_min[j] - 1 if j < len(self.sent) else len(self.balances) - 1
+        return lo, hi
+
+    def window(self, start: int, end: int) -> list[int]:
+        """Balances the account may have had during [start, end]."""
+        lo, hi = self.bounds(start, end)
         return self.balances[lo : hi + 1]
+
+    def holding(self, start: int, end: int, balance: int) -> list[int]:
+        """The positions during [start, end] at which the account held ``balance``, in ledger order."""
+        lo, hi = self.bounds(start, end)
+        return [p for p in range(lo, hi + 1) if self.balances[p] == balance]
 
 
 def _positions(f: Facts) -> dict[str, AccountOrder]:
@@ -113,24 +123,48 @@ def reads_in_order(f: Facts) -> Result:
     """Every ok balance read of account a shows a balance a held at some point while the read ran:
     value in possible_balances(a, read), i.e. at or after every transfer acknowledged before the read
     began (a credit or debit completed earlier is reflected) and before every transfer first sent after
-    it ended (no read from the future). Accounts whose stored balance differs from the ledger are left to
-    balances_match_ledger."""
+    it ended (no read from the future). And reads are monotonic per session: a later read by the same
+    client never shows an earlier point of the account's ledger order than the one before it (the latest
+    position matching it is before the earliest position matching the previous read). Accounts whose
+    stored balance differs from the ledger are left to balances_match_ledger."""
     positions = _positions(f)
     consistent = {a for a in f.initial if not f.snapshot or f.snapshot.get(a) == f.replay.get(a)}
     offenders, checked = [], 0
-    for c in f.calls:
-        if c.f != "balance" or c.type != "ok" or aid(c.value.get("account")) not in consistent:
+    last: dict[tuple[object, str], tuple[int, Call]] = {}  # (client, account) -> earliest position, read
+    for c in sorted(f.calls, key=lambda c: c.start):
+        account = aid(c.value.get("account"))
+        if c.f != "balance" or c.type != "ok" or account not in consistent:
             continue
         checked += 1
-        window = possible_balances(f, positions, aid(c.value["account"]), c)
-        if window and int(c.value["balance"]) not in window:
+        order = positions.get(account) or AccountOrder([f.initial.get(account, 0)])
+        end = c.end if c.end is not None else 1 << 62
+        window = order.window(c.start, end)
+        balance = int(c.value["balance"])
+        if window and balance not in window:
             offenders.append(op(c, balance=c.value["balance"], possible=[min(window), max(window)]))
+            continue
+        # per client: a read after the previous one ended sits at or after the previous read's position
+        session = (c.invoke.get("process"), account)
+        held = order.holding(c.start, end, balance)
+        floor, previous = last.get(session, (0, None))
+        after = [p for p in held if p >= floor]
+        if (
+            previous is not None
+            and previous.end is not None
+            and previous.end < c.start
+            and held
+            and not after
+        ):
+            offenders.append(op(c, balance=balance, problem="went back", previous_read=previous.index))
+            after = held
+        if after:
+            last[session] = (after[0], c)
     return Result.from_offenders(
         "reads_in_order",
         "invariant",
         offenders,
-        f"all {checked} balance read(s) show a balance held while they ran",
-        "{n} read(s) of a balance the account never held while they ran",
+        f"all {checked} balance read(s) show a balance held while they ran, never going back per client",
+        "{n} read(s) of a balance the account never held while they ran, or behind the client's last read",
         None,
         reads_in_order.__doc__ or "",
         checked,
