@@ -16,6 +16,7 @@ import httpx
 
 from .client import WalletAdmin
 from .errors import InfraError
+from .ops import Fn, Kind, Op
 
 
 @dataclass(frozen=True)
@@ -59,24 +60,22 @@ class SnapshotTaker:
 
     def take(self) -> None:
         op = next(self._ids)
-        base = {"process": "auditor", "op": op, "f": "snapshot"}
-        self.records.append({**base, "type": "invoke", "value": {}, "time": self.now()})
-        done: dict[str, Any] = {**base, "type": "info", "status": 0}
+        self.records.append(Op("auditor", op, Kind.INVOKE, Fn.SNAPSHOT, self.now(), {}).record())
+        kind, status, value, error = Kind.INFO, 0, None, None
         try:
             r = httpx.get(
                 self.admin_url() + "/v1/audit/snapshot",
                 headers={"Authorization": f"Bearer {self.admin_token}"},
                 timeout=5,
             )
-            done["status"] = r.status_code
+            status = r.status_code
             if r.status_code == 200:
-                done.update(type="ok", value=self._summary(r.json()))
+                kind, value = Kind.OK, self._summary(r.json())
             elif r.status_code == 503:
-                done["type"] = "fail"
+                kind = Kind.FAIL
         except Exception as exc:  # any failure (the stack being torn down, say) is an unknown snapshot
-            done["error"] = exc.__class__.__name__
-        done["time"] = self.now()
-        self.records.append(done)
+            error = exc.__class__.__name__
+        self.records.append(Op("auditor", op, kind, Fn.SNAPSHOT, self.now(), value, status, error).record())
 
     def _summary(self, snap: dict[str, Any]) -> dict[str, Any]:
         accounts = snap["accounts"]

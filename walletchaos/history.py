@@ -1,14 +1,16 @@
 """The history: ONE append-only list of operations, client calls and fault actions alike.
 
 Each operation is two records, an ``invoke`` and its completion (``ok`` | ``fail`` | ``info``), with the
-same ``process`` and ``op`` id. Record fields:
+same ``process`` and ``op`` id. The schema is ``ops.Op`` (kinds and functions are enums defined there
+once; every writer builds its records with it, and ``read`` checks each line against it). Record fields:
 
 - ``index``    position in the merged history (assigned when the run's records are merged by time)
 - ``process``  who acted: a load user number, ``"nemesis"`` for faults, ``"setup"`` / ``"audit"``
 - ``op``       id shared by an invoke and its completion
 - ``type``     ``invoke`` | ``ok`` (definitely happened) | ``fail`` (definitely did not) | ``info`` (unknown)
-- ``f``        what: ``pay``, ``p2p``, ``refund``, ``unauthorized``, ``balance``, ``login``, ``attack``;
-               ``apply`` / ``heal`` for faults; ``accounts`` for set-up
+- ``f``        what (``ops.Fn``): client calls ``pay``, ``p2p``, ``refund``, ``unauthorized``, ``balance``,
+               ``login``, ``attack``, ``auth_probe``; ``apply`` / ``heal`` / ``crash`` for faults;
+               ``accounts``, ``snapshot``, ``load_exit``, ``abort`` for the harness
 - ``value``    arguments and results: accounts, amount, idempotency ``key``, ``as`` (session account) ...
 - ``time``     monotonic ns since the run's origin; ``intended`` the scheduled start (coordinated omission)
 - ``status``   HTTP status (0 for a transport error); ``error`` an error code or exception name
@@ -25,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TRANSFER_FS = ("pay", "p2p", "refund", "unauthorized")
-CLIENT_FS = (*TRANSFER_FS, "balance", "login", "attack", "auth_probe")
+from .ops import CLIENT_FS, TRANSFER_FS, HistoryError, Op
+
+__all__ = ["CLIENT_FS", "TRANSFER_FS", "Call", "HistoryError", "merge", "pair", "read", "write"]
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,20 @@ def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def read(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL history. A last line cut short (the writer was killed mid-write) is skipped;
-    a broken line anywhere else is an error."""
+    """Records of a JSONL history, each checked against the schema (``ops.Op``). A last line cut short
+    (the writer was killed mid-write) is skipped; a broken or off-schema line anywhere else is a
+    HistoryError naming the file, the line and the field."""
     with open(path) as f:
         lines = [line for line in f if line.strip()]
     for i, line in enumerate(lines):
         try:
-            yield json.loads(line)
-        except ValueError:
-            if i != len(lines) - 1:
-                raise
+            rec = json.loads(line)
+        except ValueError as exc:
+            if i == len(lines) - 1:
+                return
+            raise HistoryError(f"{path}:{i + 1}: not JSON: {exc}") from None
+        try:
+            Op.parse(rec)
+        except HistoryError as exc:
+            raise HistoryError(f"{path}:{i + 1}: {exc}") from None
+        yield rec

@@ -11,6 +11,7 @@ from typing import Any
 
 from walletchaos import fault as registry
 from walletchaos.fault import Fault
+from walletchaos.ops import Fn, Kind, Op
 
 from .live import LiveState
 from .plan import FaultAction, Plan
@@ -32,20 +33,17 @@ class Nemesis:
 
     def record(self, f: str, value: dict[str, Any], action: Callable[[], dict[str, Any]]) -> bool:
         """Invoke + ok (with what was applied, read back) or info (with the error): the outcome is unknown."""
-        op = next(self._ids)
-        base = {"process": "nemesis", "op": op, "f": f}
+        op, fn = next(self._ids), Fn(f)
         with self._lock:
-            self.records.append({**base, "type": "invoke", "value": value, "time": self.now()})
+            self.records.append(Op("nemesis", op, Kind.INVOKE, fn, self.now(), value).record())
         try:
-            result, kind, error = action(), "ok", None
+            result, kind, error = action(), Kind.OK, None
         except Exception as exc:
-            result, kind, error = {}, "info", f"{exc.__class__.__name__}: {exc}"
-        done = {**base, "type": kind, "value": {**value, "result": result}, "time": self.now()}
-        if error:
-            done["error"] = error
+            result, kind, error = {}, Kind.INFO, f"{exc.__class__.__name__}: {exc}"
+        done = Op("nemesis", op, kind, fn, self.now(), {**value, "result": result}, error=error)
         with self._lock:
-            self.records.append(done)
-        return kind == "ok"
+            self.records.append(done.record())
+        return kind == Kind.OK
 
     def start(self, load_start_ns: int) -> None:
         self.thread = threading.Thread(target=self._run, args=(load_start_ns,), name="nemesis", daemon=True)
@@ -57,13 +55,12 @@ class Nemesis:
         try:
             self._schedule(load_start_ns)
         except Exception as exc:
-            t = self.now()
-            base = {"process": "nemesis", "op": next(self._ids), "f": "crash", "time": t}
+            t, op = self.now(), next(self._ids)
             error = f"{exc.__class__.__name__}: {exc}"
             with self._lock:
                 self.records += [
-                    {**base, "type": "invoke", "value": {}},
-                    {**base, "type": "info", "error": error},
+                    Op("nemesis", op, Kind.INVOKE, Fn.CRASH, t, {}).record(),
+                    Op("nemesis", op, Kind.INFO, Fn.CRASH, t, error=error).record(),
                 ]
             self.state.note(f"nemesis failed: {error}")
 

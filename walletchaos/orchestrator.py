@@ -32,6 +32,7 @@ from .errors import EXIT_INVALID, EXIT_UNKNOWN, InfraError, WalletError
 from .history import TRANSFER_FS
 from .live import LiveState, LiveView
 from .nemesis import Nemesis
+from .ops import Fn, Kind, Op
 from .plan import Plan, make_plan
 from .scenario import Scenario
 from .stack import target
@@ -246,8 +247,7 @@ class Run:
             AccountSpec(name, secrets.token_urlsafe(9), balance, kind) for _, name, kind, balance in roles
         ]
         admin = WalletAdmin(admin_url, self.admin_token)
-        op = {"process": "setup", "op": 0, "f": "accounts"}
-        self.records.append({**op, "type": "invoke", "time": self.now(), "value": {}})
+        self.records.append(Op("setup", 0, Kind.INVOKE, Fn.ACCOUNTS, self.now(), {}).record())
         try:
             ids = admin.create_accounts(specs)
         finally:
@@ -265,7 +265,7 @@ class Run:
         ]
         self.credentials = [Credential(r["id"], str(r["username"]), str(r["password"])) for r in rows]
         public = [{k: v for k, v in r.items() if k != "password"} for r in rows]
-        self.records.append({**op, "type": "ok", "time": self.now(), "value": {"accounts": public}})
+        self.records.append(Op("setup", 0, Kind.OK, Fn.ACCOUNTS, self.now(), {"accounts": public}).record())
         by_role: dict[str, list[dict[str, Any]]] = {"user": [], "merchant": [], "attack_target": []}
         for r in rows:
             by_role[str(r["role"])].append(
@@ -332,8 +332,10 @@ class Run:
         code = self.load_proc.poll()
         value = {"returncode": code, "clean": code == 0 and self.load_done}
         t = self.now()
-        base = {"process": "harness", "op": 1, "f": "load_exit", "time": t}
-        self.records += [{**base, "type": "invoke", "value": {}}, {**base, "type": "ok", "value": value}]
+        self.records += [
+            Op("harness", 1, Kind.INVOKE, Fn.LOAD_EXIT, t, {}).record(),
+            Op("harness", 1, Kind.OK, Fn.LOAD_EXIT, t, value).record(),
+        ]
 
     def _read_stats(self) -> None:
         assert self.load_proc is not None and self.load_proc.stdout is not None
@@ -358,20 +360,14 @@ class Run:
             return False
         self.state.note("abort_if reached: stopping the load")
         t = self.now()
+        value = {
+            "error_rate": rule.error_rate,
+            "for": rule.for_,
+            "observed": self.state.stats.get("error_rate"),
+        }
         self.records += [
-            {
-                "process": "harness",
-                "op": 0,
-                "f": "abort",
-                "type": "invoke",
-                "time": t,
-                "value": {
-                    "error_rate": rule.error_rate,
-                    "for": rule.for_,
-                    "observed": self.state.stats.get("error_rate"),
-                },
-            },
-            {"process": "harness", "op": 0, "f": "abort", "type": "ok", "time": t},
+            Op("harness", 0, Kind.INVOKE, Fn.ABORT, t, value).record(),
+            Op("harness", 0, Kind.OK, Fn.ABORT, t).record(),
         ]
         return True
 

@@ -52,10 +52,14 @@ def load_run(path: Path) -> StoredRun:
     if missing:
         raise ScenarioError([f"{path}: not a complete run directory (missing {', '.join(missing)})"])
     scenario = Scenario.model_validate(json.loads((path / "scenario.json").read_text()))
+    try:
+        records = list(history.read(path / "history.jsonl"))
+    except history.HistoryError as exc:
+        raise ScenarioError([f"not a walletchaos history: {exc}"]) from None
     return StoredRun(
         path,
         scenario,
-        list(history.read(path / "history.jsonl")),
+        records,
         json.loads((path / "audit.json").read_text()),
         json.loads((path / "run.json").read_text()),
     )

@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from walletchaos.ops import Fn, Kind, Op
 from walletchaos.scenario import Scenario
 
 MS = 1_000_000
@@ -54,32 +55,12 @@ class Book:
         intended: int | None = None,
         error: str | None = None,
     ) -> None:
-        op = next(self.ids)
+        op, fn = next(self.ids), Fn(f)
         start = self.tick()
-        self.history.append(
-            {
-                "process": process,
-                "op": op,
-                "type": "invoke",
-                "f": f,
-                "value": value,
-                "time": start,
-                "intended": start if intended is None else intended,
-            }
-        )
-        done: dict[str, Any] = {
-            "process": process,
-            "op": op,
-            "type": kind,
-            "f": f,
-            "time": start + duration_ms * MS,
-            "status": status,
-        }
-        if result:
-            done["value"] = result
-        if error:
-            done["error"] = error
-        self.history.append(done)
+        invoked = start if intended is None else intended
+        self.history.append(Op(process, op, Kind.INVOKE, fn, start, value, intended=invoked).record())
+        end = start + duration_ms * MS
+        self.history.append(Op(process, op, Kind(kind), fn, end, result or None, status, error).record())
         self.clock = start + duration_ms * MS
 
     def post(self, key: str, src: Any, dst: Any, amount: int, transfer: Any = None) -> Any:
@@ -163,12 +144,8 @@ class Book:
         value = {"action": 0, "fault": name, "target": target, "params": {}}
         for f, at, kind in (("apply", apply_at_ms, "ok"), ("heal", heal_at_ms, "ok" if healed else "info")):
             op = next(self.ids)
-            self.history.append(
-                {"process": "nemesis", "op": op, "type": "invoke", "f": f, "value": value, "time": at * MS}
-            )
-            self.history.append(
-                {"process": "nemesis", "op": op, "type": kind, "f": f, "value": value, "time": at * MS + MS}
-            )
+            self.history.append(Op("nemesis", op, Kind.INVOKE, Fn(f), at * MS, value).record())
+            self.history.append(Op("nemesis", op, Kind(kind), Fn(f), at * MS + MS, value).record())
 
     def audit(self, snapshot: dict[int, int] | None = None, **extra: Any) -> dict[str, Any]:
         snap = snapshot if snapshot is not None else self.balances

@@ -13,10 +13,8 @@ from functools import cached_property
 from typing import Any
 
 from ..history import CLIENT_FS, TRANSFER_FS, Call, pair
+from ..ops import AVAILABILITY_FS  # ops that count for availability: attackers' calls fail by design
 from ..scenario import Scenario
-
-AVAILABILITY_FS = ("pay", "p2p", "refund", "balance")
-"""Ops that count for availability: attackers' and forbidden calls fail by design."""
 
 SESSION_FS = AVAILABILITY_FS
 """Ops a user sends with its own fresh session: a 401 there means the wallet lost the session."""

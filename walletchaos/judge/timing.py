@@ -8,8 +8,9 @@ from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
 from ..history import TRANSFER_FS, Call
+from ..ops import AVAILABILITY_FS
 from ..targets import split_target
-from .facts import AVAILABILITY_FS, Facts, FaultWindow, unavailable
+from .facts import Facts, FaultWindow, unavailable
 from .model import Result
 
 BUCKET_NS = 100_000_000

@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any, TextIO
 
+from ..ops import Fn, Kind, Op
+
 UNAVAILABLE_STATUSES = (0, 500, 502, 503, 504)
 
 
@@ -27,17 +29,8 @@ class Recorder:
     def invoke(self, process: int, f: str, value: dict[str, Any], intended: int | None = None) -> int:
         op = next(self._ids)
         now = self.now()
-        self._write(
-            {
-                "process": process,
-                "op": op,
-                "type": "invoke",
-                "f": f,
-                "value": value,
-                "time": now,
-                "intended": now if intended is None else min(intended, now),
-            }
-        )
+        start = now if intended is None else min(intended, now)
+        self._write(Op(process, op, Kind.INVOKE, Fn(f), now, value, intended=start).record())
         return op
 
     def complete(
@@ -52,19 +45,7 @@ class Recorder:
         intended: int,
     ) -> None:
         now = self.now()
-        rec: dict[str, Any] = {
-            "process": process,
-            "op": op,
-            "type": kind,
-            "f": f,
-            "time": now,
-            "status": status,
-        }
-        if error:
-            rec["error"] = error
-        if value:
-            rec["value"] = value
-        self._write(rec)
+        self._write(Op(process, op, Kind(kind), Fn(f), now, value or None, status, error or None).record())
         self.completed += 1
         self.window[kind] += 1
         if kind == "info" or status in UNAVAILABLE_STATUSES:

@@ -1,0 +1,84 @@
+"""The history's one schema: every writer's records parse back, and an off-schema line is refused naming
+the file, the line and the field (a stored run that was edited or cut is not judged as if it were whole)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.unit.builders import Book, write_run
+from walletchaos import history
+from walletchaos.cli import main
+from walletchaos.ops import Fn, HistoryError, Kind, Op
+
+
+def test_an_op_round_trips_through_its_record() -> None:
+    op = Op(3, 7, Kind.OK, Fn.PAY, 123, {"id": "t-1"}, 201, extra={"note": "x"})
+    assert Op.parse(json.loads(json.dumps(op.record()))) == op
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"type": "maybe"}, "type"),
+        ({"f": "teleport"}, "f"),
+        ({"time": "soon"}, "time"),
+        ({"value": [1]}, "value"),
+    ],
+)
+def test_a_record_off_the_schema_is_refused_with_its_field(change: dict[str, object], field: str) -> None:
+    rec = {**Op(1, 0, Kind.INVOKE, Fn.BALANCE, 5, {}).record(), **change}
+    with pytest.raises(HistoryError, match=field):
+        Op.parse(rec)
+
+
+def test_a_stored_history_with_an_edited_line_is_refused_by_analyze(tmp_path: Path) -> None:
+    book = Book({"a": 100, "m": 0})
+    book.transfer("k1", "a", "m", 10)
+    run = write_run(tmp_path / "run", book)
+    assert CliRunner().invoke(main, ["analyze", str(run)]).exit_code == 0
+    lines = (run / "history.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace('"f":"accounts"', '"f":"acounts"')
+    (run / "history.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(HistoryError, match=r"history.jsonl:2: type/f: 'acounts' is not a valid Fn"):
+        list(history.read(run / "history.jsonl"))
+    result = CliRunner().invoke(main, ["analyze", str(run)])
+    assert result.exit_code == 254 and "history.jsonl:2" in result.output
+
+
+def test_a_last_line_cut_short_is_skipped_but_one_in_the_middle_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    good = json.dumps(Op(1, 0, Kind.INVOKE, Fn.BALANCE, 5, {}).record())
+    path.write_text(f"{good}\n{good[:20]}\n")
+    assert len(list(history.read(path))) == 1
+    path.write_text(f"{good[:20]}\n{good}\n")
+    with pytest.raises(HistoryError, match=r"h\.jsonl:1: not JSON"):
+        list(history.read(path))
+
+
+def test_every_op_of_the_scenario_mix_is_a_load_op_and_every_load_call_is_an_fn() -> None:
+    import ast
+    import typing
+
+    from walletchaos.scenario import OpName
+
+    source = Path(__file__).resolve().parents[2] / "walletchaos" / "load"
+    tree = [ast.parse(p.read_text()) for p in source.glob("*.py")]
+    defined = {
+        n.name.removeprefix("op_") for t in tree for n in ast.walk(t) if isinstance(n, ast.FunctionDef)
+    }
+    assert set(typing.get_args(OpName)) <= defined
+    called = {
+        n.args[0].value
+        for t in tree
+        for n in ast.walk(t)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr in ("_call", "_transfer")
+        and n.args
+        and isinstance(n.args[0], ast.Constant)
+    }
+    assert called and called <= {str(f) for f in Fn}
