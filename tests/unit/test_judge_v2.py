@@ -356,9 +356,10 @@ def test_a_planned_fault_that_was_never_applied_is_unknown() -> None:
     assert result(v, "faults_applied").valid is None and v.exit_code == 2
 
 
-def _probe(book: Book, kind: str, status: int, account: Any) -> None:
+def _probe(book: Book, kind: str, status: int, account: Any, caller: Any = None) -> None:
     outcome = "ok" if status == 200 else "fail"
-    book._op(1, "auth_probe", {"probe": kind, "account": account, "as": account}, outcome, status)
+    value = {"probe": kind, "account": account, "as": account if caller is None else caller}
+    book._op(1, "auth_probe", value, outcome, status)
 
 
 def test_a_tampered_missing_or_foreign_session_served_is_caught() -> None:
@@ -366,8 +367,12 @@ def test_a_tampered_missing_or_foreign_session_served_is_caught() -> None:
     a, b, _ = list(book.balances)
     for kind in ("tampered", "missing"):
         _probe(book, kind, 401, a)
-    _probe(book, "foreign", 403, b)
+    _probe(book, "foreign", 403, b, caller=a)
+    _probe(book, "foreign", 200, a, caller=a)  # one's own account: a legitimate read, not a foreign one
     assert result(verdict(book), "sessions_enforced").valid is True
+    foreign = uuid_book()
+    _probe(foreign, "foreign", 200, b, caller=a)
+    assert result(verdict(foreign), "sessions_enforced").valid is False
     _probe(book, "tampered", 200, a)
     r = result(verdict(book), "sessions_enforced")
     assert r.valid is False and r.first and r.first["probe"] == "tampered"

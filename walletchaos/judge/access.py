@@ -45,7 +45,12 @@ def sessions_enforced(f: Facts) -> Result:
     """No request with a tampered token or no token is served, and no one reads another user's account:
     every ``auth_probe`` (tampered / missing token, a foreign account) ends in a definite refusal, never
     2xx. info probes are ignored (nothing was shown to the client)."""
-    probes = [c for c in f.calls if c.f == "auth_probe"]
+    probes = [
+        c
+        for c in f.calls
+        if c.f == "auth_probe"
+        and not (c.value.get("probe") == "foreign" and aid(c.value.get("account")) == aid(c.value.get("as")))
+    ]  # a "foreign" read of one's own account (an old load picked it by chance) is a legitimate read
     offenders = [op(c, probe=c.value.get("probe")) for c in probes if c.type == "ok"]
     return Result.from_offenders(
         "sessions_enforced",

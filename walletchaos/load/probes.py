@@ -39,8 +39,9 @@ def auth_probe(user: Any, intended: int) -> None:
     elif kind == "tampered" and user.token:
         headers = user._auth(tampered(user.token))
     elif kind == "foreign":
-        account = user.rng.choice(user.accounts["users"])["id"]
-        headers = user._auth(user.token)
+        others = [u["id"] for u in user.accounts["users"] if u["id"] != me]
+        account = user.rng.choice(others) if others else me  # never one's own account (that read is legit)
+        headers = user._auth(user.token) if others else {}
     value = {"probe": kind, "account": account, "as": me}
     user._call("auth_probe", "GET", f"/v1/accounts/{account}", value, intended, headers=headers)
 
