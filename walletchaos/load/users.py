@@ -1,8 +1,10 @@
 """The simulated wallet users: one Locust user class whose single task picks an op from the mix.
 
 Every random choice comes from the user's own generator, seeded by (run seed, user number), so the same
-seed yields the same op sequence per user. Pacing is constant per user (``rate`` ops/s of the current
-phase); each op's intended start is kept so latency can be corrected for coordinated omission.
+seed yields the same op sequence per user. Pacing is ``rate`` ops/s of the current phase per user, each
+user at its own phase of the period and each interval jittered by +-10% (a second generator from the same
+seed), so intended starts spread over the period; each op's intended start is kept so latency can be
+corrected for coordinated omission.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from locust import FastHttpUser, LoadTestShape, task
 
 from . import probes
 from .outcome import classify
+from .pacing import Pacer
 from .recorder import Recorder
 
 
@@ -68,21 +71,23 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             """token -> (expires at, lifetime) in recorder ns, from the login's ``expires_in``."""
             self.expired: list[str] = []
             """This user's own tokens replaced on refresh, for expired-token probes."""
-            self.next_intended = recorder.now()
+            self.pacer = Pacer(
+                f"{config['seed']}:{self.number}:pace", recorder.now(), PhaseShape.current_rate
+            )
             self.accounts, self.load, self.currency = accounts, load, config["currency"]
 
         def wait_time(self) -> float:
-            return max(0.0, (self.next_intended - recorder.now()) / 1e9)
+            return max(0.0, (self.pacer.next - recorder.now()) / 1e9)
 
         def on_start(self) -> None:
             self.token = self._login(self.me)
 
         @task
         def one_op(self) -> None:
-            intended = self.next_intended
-            self.next_intended = max(self.next_intended, recorder.now() - 10**9) + int(
-                1e9 / PhaseShape.current_rate
-            )
+            early = self.pacer.next - recorder.now()
+            if early > 0:  # the first op after spawning waits for this user's phase too
+                gevent.sleep(early / 1e9)
+            intended = self.pacer.take(recorder.now(), PhaseShape.current_rate)
             if self.token is None:  # a user whose login failed logs in again before its next op
                 self.token = self._login(self.me, intended=intended)
                 return
