@@ -235,7 +235,7 @@ def test_over_refund_lets_refunds_exceed_the_payment(wallet_factory, on) -> None
 
 @ON_OFF
 def test_accept_tampered_token_serves_an_altered_token(wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
-    from walletchaos.load.probes import tampered
+    from walletchaos.tokens import tampered
 
     wallet = wallet_factory(("accept_tampered_token",) if on else ())
     (a,) = wallet.accounts(("a", 1_000, "user"))

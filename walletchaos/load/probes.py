@@ -17,14 +17,11 @@ from typing import Any
 
 import gevent
 
+from ..tokens import tampered
+
 AUTH_PROBES = ("tampered", "missing", "foreign", "expired")
 IDEMPOTENCY_PROBES = ("concurrent", "other_body", "late_replay")
 REFUND_PROBES = ("over_refund", "concurrent_refunds", "refund_of_refund")
-
-
-def tampered(token: str) -> str:
-    """The same token with its last character changed (the signature no longer matches)."""
-    return token[:-1] + ("A" if token[-1:] != "A" else "B")
 
 
 def auth_probe(user: Any, intended: int) -> None:
