@@ -305,7 +305,7 @@ class Scenario(Model):
             out.append(
                 (
                     ("wallet", "command"),
-                    "runs on the local runtime; the docker runtime starts images (not yet your own)",
+                    "runs on the local runtime; on the docker runtime give your wallet as wallet.image",
                 )
             )
         for i, f in enumerate(self.faults):
