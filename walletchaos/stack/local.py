@@ -18,16 +18,15 @@ from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
 from .wallet import WalletProcess
 
 
-class LocalStack(Targets):
-    """Start with ``start()``; ``close()`` stops everything it started (idempotent, never raises)."""
+class ProcessStack(Targets):
+    """What every runtime of local processes shares: the Toxiproxy server process, ingress proxies and one
+    teardown (``close()`` stops everything started, in reverse order; idempotent, never raises)."""
 
     def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str, run_id: str = "") -> None:
         self.scenario, self.run_dir, self.admin_token = scenario, run_dir, admin_token
         self.run_id = run_id
         self.logs = run_dir / "logs"
-        self.pg: PostgresCluster | None = None
         self.server: ToxiproxyServer | None = None
-        self.wallets: list[WalletProcess] = []
         self.ingress_urls: list[str] = []
         self.undo = Teardown()
 
@@ -36,15 +35,40 @@ class LocalStack(Targets):
         assert self.server is not None
         return self.server.client
 
+    def start_toxiproxy(self) -> ToxiproxyClient:
+        self.server = ToxiproxyServer(self.logs / "toxiproxy.log")
+        self.undo.push("stop Toxiproxy", self.server.stop)
+        return self.server.start()
+
+    def add_ingress(self, upstream: str) -> None:
+        """The next ``ingress{i}`` proxy, from a free loopback port to ``upstream`` (host:port)."""
+        port = free_port()
+        self.toxiproxy.create_proxy(f"ingress{len(self.ingress_urls)}", f"127.0.0.1:{port}", upstream)
+        self.ingress_urls.append(f"http://127.0.0.1:{port}")
+
+    def versions(self) -> dict[str, str]:
+        return {"toxiproxy": toxiproxy_version(self.toxiproxy) if self.server else "?"}
+
+    def close(self) -> list[str]:
+        """Stop everything started, in reverse order; returns the undos that failed (never raises)."""
+        return self.undo.close()
+
+
+class LocalStack(ProcessStack):
+    """Start with ``start()``; ``close()`` stops everything it started (idempotent, never raises)."""
+
+    def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str, run_id: str = "") -> None:
+        super().__init__(scenario, run_dir, admin_token, run_id)
+        self.pg: PostgresCluster | None = None
+        self.wallets: list[WalletProcess] = []
+
     def start(self) -> None:
         """Each resource registers its undo the moment it exists (``close`` runs them in reverse)."""
         self.undo.push("delete the PostgreSQL cluster directory", self._destroy_cluster)  # before it exists
         self.pg = PostgresCluster.fresh(free_port(), self.run_id)
         self.pg.init()
         self.undo.push("stop PostgreSQL", self.pg.stop)
-        self.server = ToxiproxyServer(self.logs / "toxiproxy.log")
-        self.undo.push("stop Toxiproxy", self.server.stop)
-        api = self.server.start()
+        api = self.start_toxiproxy()
         db_port = free_port()
         api.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{self.pg.port}")
         cfg = self.scenario.wallet
@@ -63,9 +87,7 @@ class LocalStack(Targets):
             self.wallets.append(wallet)
             self.undo.push(f"stop wallet{i}", wallet.stop)  # before it starts: it may be killed while waiting
             wallet.start(wait_s=cfg.start_timeout, ready=True)
-            ingress = free_port()
-            api.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{wallet.port}")
-            self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
+            self.add_ingress(f"127.0.0.1:{wallet.port}")
 
     def _destroy_cluster(self) -> None:
         """Keep the server log, stop the server, delete the directory. An interrupted initdb may leave its
@@ -93,11 +115,7 @@ class LocalStack(Targets):
         return self.pg
 
     def versions(self) -> dict[str, str]:
-        out = {"runtime": "local", "toxiproxy": toxiproxy_version(self.toxiproxy) if self.server else "?"}
+        out = {"runtime": "local", **super().versions()}
         if self.pg is not None:
             out["postgres_bin"] = str(self.pg.bindir)
         return out
-
-    def close(self) -> list[str]:
-        """Stop everything started, in reverse order; returns the undos that failed (never raises)."""
-        return self.undo.close()

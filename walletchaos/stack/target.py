@@ -12,36 +12,22 @@ import httpx
 
 from ..errors import InfraError, ScenarioError
 from ..scenario import Scenario, Target
-from ..teardown import Teardown
-from .base import Replica, Service, Targets
-from .proc import free_port, wait_until
-from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
+from .base import Replica, Service
+from .local import ProcessStack
+from .proc import wait_until
 
 
-class TargetStack(Targets):
+class TargetStack(ProcessStack):
     def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str, run_id: str = "") -> None:
+        super().__init__(scenario, run_dir, admin_token, run_id)
         assert scenario.target is not None
-        self.scenario, self.target, self.admin_token = scenario, scenario.target, admin_token
-        self.logs = run_dir / "logs"
-        self.server: ToxiproxyServer | None = None
-        self.ingress_urls: list[str] = []
-        self.undo = Teardown()
-
-    @property
-    def toxiproxy(self) -> ToxiproxyClient:
-        assert self.server is not None
-        return self.server.client
+        self.target = scenario.target
 
     def start(self) -> None:
         """The CLI has checked the wallet (``check_target``) before anything started."""
-        self.server = ToxiproxyServer(self.logs / "toxiproxy.log")
-        self.undo.push("stop Toxiproxy", self.server.stop)
-        api = self.server.start()
+        self.start_toxiproxy()
         host, port = self.target.address
-        upstream = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        ingress = free_port()
-        api.create_proxy("ingress0", f"127.0.0.1:{ingress}", upstream)
-        self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
+        self.add_ingress(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
 
     @property
     def admin_url(self) -> str:
@@ -59,13 +45,7 @@ class TargetStack(Targets):
         raise InfraError("a target's database is not the harness's")
 
     def versions(self) -> dict[str, str]:
-        out = {"runtime": "target", "target": self.target.url}
-        if self.server is not None:
-            out["toxiproxy"] = toxiproxy_version(self.toxiproxy)
-        return out
-
-    def close(self) -> list[str]:
-        return self.undo.close()
+        return {"runtime": "target", "target": self.target.url, **super().versions()}
 
 
 def admin_token(target: Target) -> str:
