@@ -19,6 +19,7 @@ from . import reference
 from .base import Replica, Service, Targets, Version
 from .proc import free_port, http_ok, port_open, wait_until
 from .toxiproxy import ToxiproxyClient, toxiproxy_version
+from .wallet import wallet_env
 
 LABEL = "walletchaos.run"
 IMAGES = {
@@ -122,24 +123,21 @@ class WalletContainer(ContainerService):
 
     def _create(self) -> Any:
         s, v = self.stack, self._version
-        env = {"WALLET_ADMIN_TOKEN": s.admin_token}
         if v.image is not None:
             wallet = s.scenario.wallet
-            env |= {"HOST": "127.0.0.1", "PORT": str(self.port), "DATABASE_URL": s.db_url}
-            env |= {"ADMIN_TOKEN": s.admin_token, "REPLICA": str(self.index), **wallet.env}
-            env |= {f"WALLETCHAOS_SETTING_{k.upper()}": str(val) for k, val in wallet.settings.items()}
+            values = {"host": "127.0.0.1", "port": str(self.port), "database_url": s.db_url}
+            values |= {"admin_token": s.admin_token, "replica": str(self.index)}
+            env = wallet_env(values, wallet.settings, wallet.env)
             return s.run_container(v.image, f"wallet{self.index}", None, env)
         argv = ["--host", "127.0.0.1", "--port", str(self.port), "--database-url", s.db_url]
         argv += reference.args(v.defects, s.scenario.wallet.settings)
+        env = {"WALLET_ADMIN_TOKEN": s.admin_token}
         return s.run_container(IMAGES["wallet"], f"wallet{self.index}", argv, env)
 
     def wait_ready(self, timeout_s: float) -> None:
         def ready() -> bool:
             if self._exited():
-                logs = self.container.logs(tail=15).decode(errors="replace").rstrip()
-                raise WalletError(
-                    f"wallet{self.index} exited during start-up ({self._version.describe()}):\n{logs}"
-                )
+                raise self._exit_error()
             return http_ok(f"http://127.0.0.1:{self.port}/readyz")
 
         wait_until(ready, timeout_s, f"{self.name} container (GET /readyz answering 200)")
@@ -155,8 +153,11 @@ class WalletContainer(ContainerService):
         self.container = self._create()
         wait_until(lambda: self._ready() or self._exited(), 30, f"wallet{self.index} to start")
         if self._exited():
-            logs = self.container.logs(tail=15).decode(errors="replace").rstrip()
-            raise WalletError(f"wallet{self.index} exited during start-up ({version.describe()}):\n{logs}")
+            raise self._exit_error()
+
+    def _exit_error(self) -> WalletError:
+        logs = self.container.logs(tail=15).decode(errors="replace").rstrip()
+        return WalletError(f"wallet{self.index} exited during start-up ({self._version.describe()}):\n{logs}")
 
     def _exited(self) -> bool:
         self.container.reload()
@@ -187,26 +188,23 @@ class DockerStack(Targets):
         self, image: str, name: str, command: list[str] | None, env: dict[str, str] | None = None
     ) -> Any:
         """Run ``image`` (pulled if a registry has it and it is not here) under this run's label."""
+        import docker.errors
+
         try:
-            container = self._run(image, name, command, env)
-        except Exception as exc:
-            if exc.__class__.__name__ not in ("ImageNotFound", "NotFound"):
-                raise
+            container = self.client.containers.run(
+                image,
+                command,
+                name=f"wc-{self.run_id}-{name}",
+                detach=True,
+                network_mode="host",
+                init=True,
+                environment=env or {},
+                labels={LABEL: self.run_id, "walletchaos.pid": str(os.getpid()), "walletchaos.role": name},
+            )
+        except docker.errors.NotFound as exc:  # ImageNotFound included: not here, and not pullable
             raise WalletError(f"image {image} is not on this engine and could not be pulled: {exc}") from None
         self.containers.append(container)
         return container
-
-    def _run(self, image: str, name: str, command: list[str] | None, env: dict[str, str] | None) -> Any:
-        return self.client.containers.run(
-            image,
-            command,
-            name=f"wc-{self.run_id}-{name}",
-            detach=True,
-            network_mode="host",
-            init=True,
-            environment=env or {},
-            labels={LABEL: self.run_id, "walletchaos.pid": str(os.getpid()), "walletchaos.role": name},
-        )
 
     def start(self) -> None:
         self.client = engine()

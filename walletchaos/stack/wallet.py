@@ -26,6 +26,18 @@ def template_problem(command: str) -> str | None:
     return None if command.strip() else "an empty command"
 
 
+def wallet_env(
+    values: Mapping[str, str], settings: Mapping[str, object], extra: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of your wallet, process or container: the placeholder values (HOST, PORT,
+    DATABASE_URL, ADMIN_TOKEN, REPLICA), WALLET_ADMIN_TOKEN, settings as WALLETCHAOS_SETTING_<NAME>, then
+    the scenario's ``wallet.env``."""
+    env = {k.upper(): v for k, v in values.items()}
+    env["WALLET_ADMIN_TOKEN"] = values["admin_token"]
+    env.update({f"WALLETCHAOS_SETTING_{k.upper()}": str(v) for k, v in settings.items()})
+    return env | dict(extra)
+
+
 class WalletProcess:
     """One replica: the wallet command on 127.0.0.1:port. Placeholders {host} {port} {database_url}
     {admin_token} {replica} {python} are filled in, and the same values are in the environment as HOST,
@@ -74,10 +86,8 @@ class WalletProcess:
         return shlex.split(template.format(**self.values()))
 
     def env(self) -> dict[str, str]:
-        env = {k.upper(): v for k, v in self.values().items() if k != "python"}
-        env["WALLET_ADMIN_TOKEN"] = self.admin_token
-        env.update({f"WALLETCHAOS_SETTING_{k.upper()}": str(v) for k, v in self.settings.items()})
-        return env | self.extra_env
+        values = {k: v for k, v in self.values().items() if k != "python"}
+        return wallet_env(values, self.settings, self.extra_env)
 
     @property
     def version(self) -> Version:
