@@ -1,0 +1,183 @@
+"""P1: how close is the reference wallet to its database's own limit? On ONE throwaway PostgreSQL cluster
+(the local runtime's settings), measures pgbench's tpcb-like TPS and then the wallet's transfers/s with the
+same number of closed-loop clients, and prints their ratio (the baseline is pgbench in the same run).
+
+The wallet is driven by wrk (C, one request in flight per connection, like a pgbench client) with a Lua
+script: random payer among 200 logged-in accounts, random payee among 1,000, a fresh Idempotency-Key per
+request, amount 1. Any answer other than 201 counts as an error. The KDF is made cheap for the logins of
+the set-up only (``--set kdf_log2_n=4``); every other setting is the wallet's default, risk limits
+included. pgbench runs ``-M prepared`` at scale 32 (32 branches: 8 or 32 clients rarely wait on one row).
+
+Goal (issue 11): wallet >= 0.5x pgbench, floor 0.3x, p99 < 50 ms at 8 clients.
+
+    .venv/bin/python bench/wallet_vs_pgbench.py [--seconds 15] [--clients 8,32] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from walletchaos.stack.postgres import PostgresCluster, _as_owner  # noqa: E402
+from walletchaos.stack.proc import ManagedProcess, free_port, wait_until  # noqa: E402
+
+ADMIN = "bench-admin-token"
+LUA = r"""
+local accounts, n, prefix = {}, 0, ""
+errors = 0  -- global: done() reads it per thread with thread:get
+local payees = tonumber(os.getenv("BENCH_PAYEES"))
+function setup(thread)
+  thread:set("tid", tostring(math.random(1, 1000000000)))
+  table.insert(threads, thread)
+end
+function init(args)
+  for line in io.lines(args[1]) do
+    local id, tok = line:match("(%d+) (%S+)")
+    table.insert(accounts, {id = tonumber(id), tok = tok})
+  end
+  prefix = args[2] .. "-" .. tid
+  math.randomseed(tonumber(tid))
+end
+function request()
+  n = n + 1
+  local a = accounts[math.random(#accounts)]
+  local b = a.id
+  while b == a.id do b = payees + math.random(0, 999) end
+  local body = string.format('{"from":%d,"to":%d,"amount":1,"currency":"CNY"}', a.id, b)
+  return wrk.format("POST", "/v1/transfers", {["Authorization"] = "Bearer " .. a.tok,
+    ["Idempotency-Key"] = prefix .. "-" .. n, ["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body)
+  if status ~= 201 then errors = errors + 1 end
+end
+threads = {}
+function done(summary, latency, requests)
+  local errs = 0
+  for _, t in ipairs(threads) do errs = errs + t:get("errors") end
+  io.write(string.format('RESULT {"requests":%d,"seconds":%f,"errors":%d,"socket_errors":%d,' ..
+    '"p50_ms":%f,"p99_ms":%f}\n', summary.requests, summary.duration / 1e6, errs,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def pgbench(cluster: PostgresCluster, clients: int, seconds: int) -> float:
+    out = subprocess.run(
+        [str(cluster.bindir / "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+         "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", "postgres"],
+        capture_output=True, text=True, check=True, **_as_owner(),
+    ).stdout  # fmt: skip
+    found = re.search(r"tps = ([\d.]+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
+def start_wallet(cluster: PostgresCluster, work: Path, workers: int) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    wallet = ManagedProcess(
+        "wallet",
+        [sys.executable, "-m", "reference_wallet", "--port", str(port), "--database-url", cluster.dsn,
+         "--workers", str(workers), "--set", "kdf_log2_n=4"],
+        work / "wallet.log", env={"WALLET_ADMIN_TOKEN": ADMIN}, cwd=str(ROOT),
+    )  # fmt: skip
+    wallet.start()
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 30, "the wallet's /readyz")
+    return wallet, url
+
+
+def accounts(url: str, work: Path) -> tuple[Path, int]:
+    """1,000 accounts (200 of them payers, logged in); returns the token file and the first payee id."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    ids: list[int] = []
+    with httpx.Client(base_url=url, timeout=30) as c:
+        for batch in range(2):
+            body = {"accounts": [{"username": f"b{batch}-{i}", "password": "pw", "balance": 10**12}
+                                 for i in range(500)]}  # fmt: skip
+            r = c.post("/v1/admin/accounts", json=body, headers=admin)
+            r.raise_for_status()
+            ids += [a["id"] for a in r.json()["accounts"]]
+        lines = []
+        for batch, i in ((0, i) for i in range(200)):
+            r = c.post("/v1/sessions", json={"username": f"b{batch}-{i}", "password": "pw"})
+            r.raise_for_status()
+            lines.append(f"{r.json()['account_id']} {r.json()['token']}")
+    tokens = work / "tokens.txt"
+    tokens.write_text("\n".join(lines) + "\n")
+    return tokens, min(ids)
+
+
+def wrk(url: str, script: Path, tokens: Path, first: int, clients: int, seconds: int) -> dict[str, float]:
+    threads = min(2, clients)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--latency", "-s", str(script),
+         url, "--", str(tokens), f"k{time.time_ns()}"],
+        capture_output=True, text=True, check=True, env={"BENCH_PAYEES": str(first), "PATH": "/usr/bin:/bin"},
+    ).stdout  # fmt: skip
+    found = re.search(r"RESULT (\{.*\})", out)
+    assert found, out
+    result: dict[str, float] = json.loads(found.group(1))
+    result["tps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--clients", default="8,32")
+    ap.add_argument("--workers", type=int, default=1, help="wallet worker processes")
+    args = ap.parse_args()
+    if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
+        sys.exit("wrk is not installed: run `make bench` (or `bash scripts/setup.sh --with-bench`)")
+    clients = [int(c) for c in args.clients.split(",")]
+    cluster = PostgresCluster.fresh(free_port(), tag="bench")
+    work = Path(tempfile.mkdtemp(prefix="walletchaos-bench-"))
+    wallet = None
+    try:
+        cluster.init()
+        subprocess.run(
+            [str(cluster.bindir / "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+             "-i", "-q", "-s", "32", "postgres"],
+            capture_output=True, check=True, **_as_owner(),
+        )  # fmt: skip
+        base = {c: pgbench(cluster, c, args.seconds) for c in clients}
+        wallet, url = start_wallet(cluster, work, args.workers)
+        tokens, first = accounts(url, work)
+        script = work / "transfer.lua"
+        script.write_text(LUA)
+        wrk(url, script, tokens, first, clients[0], 3)  # warm-up: pools, caches, prepared statements
+        print(f"P1 wallet vs pgbench (same cluster, {args.seconds}s each, wallet workers={args.workers})")
+        print(f"{'clients':>8} {'pgbench tps':>12} {'wallet tps':>11} {'ratio':>6} {'p50 ms':>7} "
+              f"{'p99 ms':>7} {'errors':>7}")  # fmt: skip
+        for c in clients:
+            got = wrk(url, script, tokens, first, c, args.seconds)
+            errors = got["errors"] + got["socket_errors"]
+            print(f"{c:>8} {base[c]:>12.0f} {got['tps']:>11.0f} {got['tps'] / base[c]:>6.2f} "
+                  f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f}")  # fmt: skip
+    finally:
+        if wallet is not None:
+            wallet.stop()
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()
