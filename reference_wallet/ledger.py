@@ -1,8 +1,10 @@
 """Money operations: transfers (the correct path and the defect variants), reads, audit.
 
-The correct transfer is ONE transaction: per-key advisory lock, idempotency lookup, both account rows locked
-in id order (no deadlocks), funds/risk checks, then one statement that writes the transfer, both ledger
-postings (summing to zero) and both balances.
+The correct transfer is ONE transaction holding ONE statement, ``wallet_transfer`` (sql/002_transfer.sql):
+per-key advisory lock, idempotency lookup, both account rows locked in id order (no deadlocks), refund,
+funds and risk checks, then the transfer, both ledger postings (summing to zero) and both balances. The
+wallet commits after reading its outcome. The defect catalog turns the function's knobs or splits the
+transaction; it never has a second copy of the rules.
 """
 
 from __future__ import annotations
@@ -47,48 +49,26 @@ class TransferRequest:
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
-LOCK_ACCOUNTS = """
-SELECT id, balance, currency, coalesce(locked_until > now(), false) AS locked
-FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"""
-READ_ACCOUNTS = (
-    "SELECT id, balance, currency, coalesce(locked_until > now(), false) AS locked "
-    "FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id"
-)
+TRANSFER = "SELECT outcome, detail, t FROM wallet_transfer(" + ", ".join(f"${i}" for i in range(1, 17)) + ")"
+"""sql/002_transfer.sql: the whole transfer in one statement (the caller's transaction commits it)."""
+CREDIT_LEG = """
+WITH l AS (INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta) VALUES ($1, $2, $3, $4))
+UPDATE accounts SET balance = balance + $4 WHERE id = $3"""
 FIND_KEY = """
 SELECT id, idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of, created_at
 FROM transfers WHERE idempotency_key = $1 AND ($2::bigint IS NULL OR from_id = $2 OR to_id = $2)
 ORDER BY (from_id = $2) DESC NULLS LAST, id LIMIT 1"""
-FIND_OWN_KEY = """
-SELECT id, idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of, created_at
-FROM transfers WHERE idempotency_key = $1 AND from_id = $2 ORDER BY id LIMIT 1"""
-INSERT_TRANSFER = """
-INSERT INTO transfers (idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, idempotency_key, from_id, to_id, amount, currency, refund_of, created_at"""
-POST = "INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta) VALUES ($1, $2, $3, $4)"
-WRITE_ALL = (
-    """
-WITH t AS ("""
-    + INSERT_TRANSFER
-    + """),
-l AS (INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta)
-      SELECT t.id, $1, v.a, v.d FROM t, (VALUES ($3::bigint, -$5::bigint), ($4::bigint, $5::bigint)) v(a, d)),
-u AS (UPDATE accounts SET balance = balance + CASE WHEN id = $3 THEN -$5::bigint ELSE $5::bigint END
-      WHERE id IN ($3, $4))
-SELECT * FROM t"""
-)
-WRITE_ABSOLUTE = WRITE_ALL.replace(
-    "balance + CASE WHEN id = $3 THEN -$5::bigint ELSE $5::bigint END",
-    "CASE WHEN id = $3 THEN $8::bigint ELSE $9::bigint END",
-)
-RISK = """
-SELECT count(*) FILTER (WHERE created_at > now() - interval '1 second') AS recent,
-       coalesce(sum(amount), 0) AS today
-FROM transfers WHERE from_id = $1 AND created_at > now() - interval '1 day'"""
-REFUND_BASE = """
-SELECT from_id, to_id, amount,
-       (SELECT coalesce(sum(amount), 0) FROM transfers r WHERE r.refund_of = t.id) AS refunded
-FROM transfers t WHERE id = $1 FOR UPDATE"""
+REFUSALS = {
+    "idempotency_key_in_progress": (409, "another request with this key is running"),
+    "idempotency_key_reused": (409, "this key was used with a different request body"),
+    "unknown_account": (404, "no account {detail}"),
+    "account_locked": (423, "the source account is locked"),
+    "currency_mismatch": (422, "currency must be {detail}"),
+    "unknown_transfer": (404, "no transfer {refund_of} to refund"),
+    "refund_mismatch": (422, "a refund goes from the payee back to the payer"),
+    "refund_exceeds_original": (422, "refunds would exceed the original amount"),
+    "insufficient_funds": (422, "balance is lower than the amount"),
+}
 
 
 def render(row: asyncpg.Record) -> dict[str, Any]:
@@ -147,118 +127,58 @@ class Ledger:
     ) -> Any:
         started = time.monotonic()
         async with conn.transaction():
-            replay = await self._idempotency(conn, req)
-            if replay is not None:
-                return replay
-            rows = await self._checks(conn, req)
-            if self.s.has("lost_update"):
-                row = await self._write_absolute(conn, req, rows)
-            else:
-                args = self._insert_args(req)
-                if bump:  # retry_wrong_amount: the stored request hash stays the original's
-                    args = (*args[:4], req.amount + bump, *args[5:])
-                row = await conn.fetchrow(WRITE_ALL, *args)
+            answer = await self._decide(conn, req, bump)
             if self.s.has("ack_without_apply") and time.monotonic() - started > self.s.slow_db_s:
-                raise Unapplied(render(row))  # rolls the transaction back, answers 201 anyway
+                raise Unapplied(answer)  # rolls the transaction back, answers 201 anyway
             state["committing"] = True
-        return render(row)
+        return answer
 
-    async def _write_absolute(
-        self, conn: asyncpg.Connection, req: TransferRequest, rows: dict[int, asyncpg.Record]
-    ) -> asyncpg.Record:
-        """lost_update: balances computed in Python from an unlocked read, written back as absolutes."""
-        await asyncio.sleep(0.005)
-        new_source = rows[req.source]["balance"] - req.amount
-        new_target = rows[req.target]["balance"] + req.amount
-        return await conn.fetchrow(WRITE_ABSOLUTE, *self._insert_args(req), new_source, new_target)
-
-    def _insert_args(self, req: TransferRequest) -> tuple[Any, ...]:
-        return (req.key, req.digest(), req.source, req.target, req.amount, req.currency, req.refund_of)
-
-    async def _idempotency(self, conn: asyncpg.Connection, req: TransferRequest) -> dict[str, Any] | None:
-        """Serialise one key (409 while another request holds it) and replay a stored result."""
-        if self.s.has("double_apply"):
-            return None
-        # keys are scoped per paying account: another user's key is neither revealed nor blocked
-        got = await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))",
-            req.key,
-            str(req.source),
-        )
-        if not got:
-            raise ApiError(409, "idempotency_key_in_progress", "another request with this key is running")
-        existing = await conn.fetchrow(FIND_OWN_KEY, req.key, req.source)
-        if existing is None:
-            return None
-        if existing["request_hash"] != req.digest():
-            raise ApiError(409, "idempotency_key_reused", "this key was used with a different request body")
-        return render(existing)
-
-    async def _checks(self, conn: asyncpg.Connection, req: TransferRequest) -> dict[int, asyncpg.Record]:
-        query = READ_ACCOUNTS if self.s.has("lost_update") else LOCK_ACCOUNTS
-        rows = {r["id"]: r for r in await conn.fetch(query, [req.source, req.target])}
-        missing = [a for a in (req.source, req.target) if a not in rows]
-        if missing:
-            raise ApiError(404, "unknown_account", f"no account {missing[0]}")
-        if rows[req.source]["locked"]:
-            raise ApiError(423, "account_locked", "the source account is locked")
-        if any(r["currency"] != req.currency for r in rows.values()):
-            raise ApiError(422, "currency_mismatch", f"currency must be {rows[req.source]['currency']}")
-        if req.refund_of is not None:
-            await self._check_refund(conn, req)
-        allowance = self.s.overdraft_limit if self.s.has("transient_overdraft") else 0
-        if rows[req.source]["balance"] + allowance < req.amount:
-            raise ApiError(422, "insufficient_funds", "balance is lower than the amount")
-        await self._check_risk(conn, req)
-        return rows
-
-    async def _check_refund(self, conn: asyncpg.Connection, req: TransferRequest) -> None:
-        base = await conn.fetchrow(REFUND_BASE, req.refund_of)
-        if base is None:
-            raise ApiError(404, "unknown_transfer", f"no transfer {req.refund_of} to refund")
-        if (base["from_id"], base["to_id"]) != (req.target, req.source):
-            raise ApiError(422, "refund_mismatch", "a refund goes from the payee back to the payer")
-        if base["refunded"] + req.amount > base["amount"] and not self.s.has("over_refund"):
-            raise ApiError(422, "refund_exceeds_original", "refunds would exceed the original amount")
-
-    async def _check_risk(self, conn: asyncpg.Connection, req: TransferRequest) -> None:
+    async def _decide(
+        self, conn: asyncpg.Connection, req: TransferRequest, bump: int = 0, legs: str = "both"
+    ) -> dict[str, Any]:
+        """The transfer's statement in the caller's transaction: its answer, or the refusal raised."""
         s = self.s
-        if s.risk_max_per_transfer and req.amount > s.risk_max_per_transfer:
-            self._risk("per_transfer")
-        if not (s.risk_max_tps or s.risk_max_per_day):
-            return
-        stats = await conn.fetchrow(RISK, req.source)
-        if s.risk_max_tps and stats["recent"] >= s.risk_max_tps:
-            self._risk("frequency")
-        if s.risk_max_per_day and stats["today"] + req.amount > s.risk_max_per_day:
-            self._risk("daily_amount")
-
-    def _risk(self, rule: str) -> None:
-        self._count(rule)
-        raise ApiError(429, "risk_limited", f"risk rule '{rule}' refused this transfer", rule=rule)
+        row = await conn.fetchrow(
+            TRANSFER,
+            req.key,
+            req.digest(),
+            req.source,
+            req.target,
+            req.amount,
+            req.currency,
+            req.refund_of,
+            s.risk_max_per_transfer,
+            s.risk_max_tps,
+            s.risk_max_per_day,
+            req.amount + bump,
+            not s.has("double_apply"),
+            not s.has("lost_update"),
+            s.overdraft_limit if s.has("transient_overdraft") else 0,
+            not s.has("over_refund"),
+            legs,
+        )
+        outcome = row["outcome"]
+        if outcome in ("ok", "replay"):
+            return render(row["t"])
+        if outcome == "risk_limited":
+            self._count(row["detail"])
+            raise ApiError(
+                429, "risk_limited", f"risk rule '{row['detail']}' refused this transfer", rule=row["detail"]
+            )
+        status, text = REFUSALS[outcome]
+        raise ApiError(status, outcome, text.format(detail=row["detail"], refund_of=req.refund_of))
 
     # -- defect variants -----------------------------------------------------------------------------------
     async def _non_atomic(self, req: TransferRequest) -> Any:
         async def debit(conn: asyncpg.Connection, state: dict[str, bool]) -> Any:
             async with conn.transaction():
-                replay = await self._idempotency(conn, req)
-                if replay is not None:
-                    return replay
-                await self._checks(conn, req)
-                row = await conn.fetchrow(INSERT_TRANSFER, *self._insert_args(req))
-                await conn.execute(POST, row["id"], req.key, req.source, -req.amount)
-                await conn.execute(
-                    "UPDATE accounts SET balance = balance - $2 WHERE id = $1", req.source, req.amount
-                )
+                answer = await self._decide(conn, req, legs="debit")
                 state["committing"] = True
-            return render(row)
+            return answer
 
         async def credit(conn: asyncpg.Connection, state: dict[str, bool], out: dict[str, Any]) -> Any:
             async with conn.transaction():
-                await conn.execute(POST, out["id"], req.key, req.target, req.amount)
-                await conn.execute(
-                    "UPDATE accounts SET balance = balance + $2 WHERE id = $1", req.target, req.amount
-                )
+                await conn.execute(CREDIT_LEG, out["id"], req.key, req.target, req.amount)
                 state["committing"] = True
             return out
 
@@ -272,10 +192,7 @@ class Ledger:
         tx = conn.transaction()
         try:
             await tx.start()
-            replay = await self._idempotency(conn, req)
-            if replay is None:
-                await self._checks(conn, req)
-                row = await conn.fetchrow(WRITE_ALL, *self._insert_args(req))
+            answer = await self._decide(conn, req)
         except BaseException:
             await tx.rollback()
             await self.db.pool.release(conn)
@@ -283,7 +200,7 @@ class Ledger:
         task = asyncio.create_task(self._commit_later(conn, tx))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        return replay if replay is not None else render(row)
+        return answer
 
     async def _commit_later(self, conn: asyncpg.Connection, tx: Any) -> None:
         assert self.db.pool is not None

@@ -1,0 +1,124 @@
+-- One transfer in one statement: the whole decision runs inside PostgreSQL, so a transfer costs the wallet
+-- three round trips (BEGIN, this call, COMMIT) instead of eight. The caller's transaction still decides:
+-- the wallet commits only after reading the outcome, so a failure before COMMIT applied nothing.
+--
+-- Outcome 'ok' (t is the new transfer), 'replay' (t is the stored one) or a refusal code; nothing is written
+-- unless the outcome is 'ok'. The p_* knobs after p_max_per_day exist for the defect catalog only; the
+-- correct wallet calls with p_write_amount = p_amount, p_check_key, p_lock, p_allowance 0, p_refund_limit,
+-- p_legs 'both'.
+CREATE OR REPLACE FUNCTION wallet_transfer(
+    p_key text, p_hash text, p_from bigint, p_to bigint, p_amount bigint, p_currency text,
+    p_refund_of bigint, p_max_per_transfer bigint, p_max_tps bigint, p_max_per_day bigint,
+    p_write_amount bigint,   -- retry_wrong_amount: what is written differs from what was checked
+    p_check_key boolean,     -- false: double_apply (no per-key lock, no lookup)
+    p_lock boolean,          -- false: lost_update (unlocked read, balances written back as absolutes)
+    p_allowance bigint,      -- transient_overdraft
+    p_refund_limit boolean,  -- false: over_refund
+    p_legs text,             -- 'debit': non_atomic writes the credit leg later, in another transaction
+    OUT outcome text, OUT detail text, OUT t transfers)
+LANGUAGE plpgsql AS $$
+DECLARE
+    src accounts%ROWTYPE;
+    dst accounts%ROWTYPE;
+    base record;
+BEGIN
+    IF p_check_key THEN
+        -- keys are scoped per paying account: another user's key is neither revealed nor blocked
+        IF NOT pg_try_advisory_xact_lock(hashtextextended(p_key || ':' || p_from::text, 0)) THEN
+            outcome := 'idempotency_key_in_progress';
+            RETURN;
+        END IF;
+        SELECT * INTO t FROM transfers x WHERE x.idempotency_key = p_key AND x.from_id = p_from
+        ORDER BY x.id LIMIT 1;
+        IF FOUND THEN
+            outcome := CASE WHEN t.request_hash = p_hash THEN 'replay' ELSE 'idempotency_key_reused' END;
+            RETURN;
+        END IF;
+    END IF;
+
+    IF p_lock THEN  -- both rows, in id order: no deadlocks between opposite transfers
+        PERFORM 1 FROM accounts a WHERE a.id IN (p_from, p_to) ORDER BY a.id FOR UPDATE;
+    END IF;
+    SELECT * INTO src FROM accounts a WHERE a.id = p_from;
+    IF NOT FOUND THEN
+        outcome := 'unknown_account'; detail := p_from::text;
+        RETURN;
+    END IF;
+    SELECT * INTO dst FROM accounts a WHERE a.id = p_to;
+    IF NOT FOUND THEN
+        outcome := 'unknown_account'; detail := p_to::text;
+        RETURN;
+    END IF;
+    IF src.locked_until > now() THEN
+        outcome := 'account_locked';
+        RETURN;
+    END IF;
+    IF src.currency <> p_currency OR dst.currency <> p_currency THEN
+        outcome := 'currency_mismatch'; detail := src.currency;
+        RETURN;
+    END IF;
+
+    IF p_refund_of IS NOT NULL THEN
+        SELECT o.from_id, o.to_id, o.amount INTO base FROM transfers o WHERE o.id = p_refund_of FOR UPDATE;
+        IF NOT FOUND THEN
+            outcome := 'unknown_transfer';
+            RETURN;
+        END IF;
+        IF base.from_id <> p_to OR base.to_id <> p_from THEN
+            outcome := 'refund_mismatch';
+            RETURN;
+        END IF;
+        -- a statement after the lock: its snapshot sees every refund committed before we got the row
+        IF p_refund_limit AND (SELECT coalesce(sum(r.amount), 0) FROM transfers r WHERE r.refund_of = p_refund_of)
+                + p_amount > base.amount THEN
+            outcome := 'refund_exceeds_original';
+            RETURN;
+        END IF;
+    END IF;
+
+    IF src.balance + p_allowance < p_amount THEN
+        outcome := 'insufficient_funds';
+        RETURN;
+    END IF;
+
+    outcome := 'risk_limited';
+    IF p_max_per_transfer > 0 AND p_amount > p_max_per_transfer THEN
+        detail := 'per_transfer';
+        RETURN;
+    END IF;
+    IF p_max_tps > 0 AND (SELECT count(*) FROM transfers r WHERE r.from_id = p_from
+                          AND r.created_at > now() - interval '1 second') >= p_max_tps THEN
+        detail := 'frequency';
+        RETURN;
+    END IF;
+    IF p_max_per_day > 0 AND (SELECT coalesce(sum(r.amount), 0) FROM transfers r WHERE r.from_id = p_from
+                              AND r.created_at > now() - interval '1 day') + p_amount > p_max_per_day THEN
+        detail := 'daily_amount';
+        RETURN;
+    END IF;
+
+    IF NOT p_lock THEN
+        PERFORM pg_sleep(0.005);  -- lost_update: widen the window between the read and the write
+    END IF;
+    INSERT INTO transfers (idempotency_key, request_hash, from_id, to_id, amount, currency, refund_of)
+    VALUES (p_key, p_hash, p_from, p_to, p_write_amount, p_currency, p_refund_of)
+    RETURNING * INTO t;
+    IF p_legs = 'both' THEN
+        INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta)
+        VALUES (t.id, p_key, p_from, -p_write_amount), (t.id, p_key, p_to, p_write_amount);
+    ELSE
+        INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta)
+        VALUES (t.id, p_key, p_from, -p_write_amount);
+    END IF;
+    IF p_lock THEN
+        UPDATE accounts a SET balance = a.balance - p_write_amount WHERE a.id = p_from;
+        IF p_legs = 'both' THEN
+            UPDATE accounts a SET balance = a.balance + p_write_amount WHERE a.id = p_to;
+        END IF;
+    ELSE
+        UPDATE accounts a SET balance = src.balance - p_write_amount WHERE a.id = p_from;
+        UPDATE accounts a SET balance = dst.balance + p_write_amount WHERE a.id = p_to;
+    END IF;
+    outcome := 'ok';
+END
+$$;
