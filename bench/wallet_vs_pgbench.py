@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from walletchaos.stack.postgres import PostgresCluster, _as_owner  # noqa: E402
-from walletchaos.stack.proc import ManagedProcess, free_port, wait_until  # noqa: E402
+from walletchaos.stack.proc import ManagedProcess, descendants, free_port, wait_until  # noqa: E402
 
 ADMIN = "bench-admin-token"
 LUA = r"""
@@ -71,6 +72,19 @@ function done(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 """
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by ``root`` and its live descendants."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pgbench(cluster: PostgresCluster, clients: int, seconds: int) -> float:
@@ -167,12 +181,17 @@ def main() -> None:
         wrk(url, script, tokens, first, clients[0], 3)  # warm-up: pools, caches, prepared statements
         print(f"P1 wallet vs pgbench (same cluster, {args.seconds}s each, wallet workers={args.workers})")
         print(f"{'clients':>8} {'pgbench tps':>12} {'wallet tps':>11} {'ratio':>6} {'p50 ms':>7} "
-              f"{'p99 ms':>7} {'errors':>7}")  # fmt: skip
+              f"{'p99 ms':>7} {'errors':>7} {'wallet cpu ms/op':>17} {'db cpu ms/op':>13}")  # fmt: skip
+        assert wallet.proc is not None and cluster.proc.proc is not None
         for c in clients:
+            cpu = (cpu_seconds(wallet.proc.pid), cpu_seconds(cluster.proc.proc.pid))
             got = wrk(url, script, tokens, first, c, args.seconds)
             errors = got["errors"] + got["socket_errors"]
+            per_op = [1000 * (cpu_seconds(p) - was) / got["requests"]
+                      for p, was in zip((wallet.proc.pid, cluster.proc.proc.pid), cpu, strict=True)]
             print(f"{c:>8} {base[c]:>12.0f} {got['tps']:>11.0f} {got['tps'] / base[c]:>6.2f} "
-                  f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f}")  # fmt: skip
+                  f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f} {per_op[0]:>17.2f} "
+                  f"{per_op[1]:>13.2f}")  # fmt: skip
     finally:
         if wallet is not None:
             wallet.stop()
