@@ -16,16 +16,12 @@ p50 11-17 ms against 8-10 ms (ratio 1.2-2.0), achieved 200 of 200 ops/s in both.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+import _scenario
 
 
 def run(users: int, rate: float, seconds: int, work: Path) -> dict[str, float]:
@@ -42,17 +38,7 @@ def run(users: int, rate: float, seconds: int, work: Path) -> dict[str, float]:
             ],
         },
     }
-    path = work / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    out = work / name
-    subprocess.run(
-        [sys.executable, "-m", "walletchaos", "run", str(path), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    records = [json.loads(line) for line in (out / "latest" / "history.jsonl").read_text().splitlines()]
+    _, records = _scenario.run(scenario, work)
     invokes = {
         (r["process"], r["op"]): r for r in records if r["type"] == "invoke" and isinstance(r["process"], int)
     }

@@ -187,8 +187,10 @@ def main() -> None:
             cpu = (cpu_seconds(wallet.proc.pid), cpu_seconds(cluster.proc.proc.pid))
             got = wrk(url, script, tokens, first, c, args.seconds)
             errors = got["errors"] + got["socket_errors"]
-            per_op = [1000 * (cpu_seconds(p) - was) / got["requests"]
-                      for p, was in zip((wallet.proc.pid, cluster.proc.proc.pid), cpu, strict=True)]
+            per_op = [
+                1000 * (cpu_seconds(p) - was) / got["requests"]
+                for p, was in zip((wallet.proc.pid, cluster.proc.proc.pid), cpu, strict=True)
+            ]
             print(f"{c:>8} {base[c]:>12.0f} {got['tps']:>11.0f} {got['tps'] / base[c]:>6.2f} "
                   f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f} {per_op[0]:>17.2f} "
                   f"{per_op[1]:>13.2f}")  # fmt: skip
