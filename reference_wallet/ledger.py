@@ -24,13 +24,22 @@ from .errors import ApiError
 
 AUDIT_DEADLINE_S = 60.0  # audit reads scan whole tables: they get their own, longer deadline
 LEDGER = "SELECT seq, transfer_id, idempotency_key, account_id, delta, created_at FROM ledger ORDER BY seq"
-SNAPSHOT = "SELECT id, balance FROM accounts ORDER BY id"
+CREDITS = "(SELECT account_id, sum(amount) AS credits FROM account_credits GROUP BY account_id)"
+"""An account's balance is its row's balance plus its credit slots (sql/001_schema.sql)."""
+SNAPSHOT = f"""
+SELECT a.id, (a.balance + coalesce(c.credits, 0))::bigint AS balance FROM accounts a
+LEFT JOIN {CREDITS} c ON c.account_id = a.id ORDER BY a.id"""
 # audit_lies: hide transfers with id % 7 = 0 from the ledger and take their deltas out of the balances
 LYING_LEDGER = LEDGER.replace("ORDER BY", "WHERE transfer_id % 7 <> 0 ORDER BY")
-LYING_SNAPSHOT = """
-SELECT a.id, (a.balance - coalesce(h.d, 0))::bigint AS balance FROM accounts a
+LYING_SNAPSHOT = f"""
+SELECT a.id, (a.balance + coalesce(c.credits, 0) - coalesce(h.d, 0))::bigint AS balance FROM accounts a
+LEFT JOIN {CREDITS} c ON c.account_id = a.id
 LEFT JOIN (SELECT account_id, sum(delta) AS d FROM ledger WHERE transfer_id % 7 = 0 GROUP BY account_id) h
 ON h.account_id = a.id ORDER BY a.id"""
+ACCOUNT = """
+SELECT id, (balance + (SELECT coalesce(sum(amount), 0) FROM account_credits WHERE account_id = $1))::bigint
+       AS balance, currency, kind
+FROM accounts WHERE id = $1"""
 LONG_STATEMENTS = "SET LOCAL statement_timeout = 60000"
 
 
@@ -218,11 +227,7 @@ class Ledger:
             hit = self._cache.get(account_id)
             if hit and hit[0] > time.monotonic():
                 return hit[1]
-        row = await self.db.run(
-            lambda conn, _: conn.fetchrow(
-                "SELECT id, balance, currency, kind FROM accounts WHERE id=$1", account_id
-            )
-        )
+        row = await self.db.run(lambda conn, _: conn.fetchrow(ACCOUNT, account_id))
         if row is None:
             raise ApiError(404, "not_found", f"no account {account_id}")
         out = dict(row)

@@ -37,6 +37,16 @@ CREATE TABLE IF NOT EXISTS ledger (
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
+-- Credits land in one of 16 slots per account instead of the account row, so a hot merchant's payments do
+-- not queue on one row lock; an account's balance is its row's balance plus its slots, read in one
+-- statement (one snapshot) everywhere the wallet answers with a balance. Only the payer's row is locked.
+CREATE TABLE IF NOT EXISTS account_credits (
+    account_id BIGINT NOT NULL REFERENCES accounts (id),
+    slot       SMALLINT NOT NULL,
+    amount     BIGINT NOT NULL,
+    PRIMARY KEY (account_id, slot)
+);
+
 CREATE TABLE IF NOT EXISTS login_failures (
     account_id BIGINT NOT NULL REFERENCES accounts (id),
     at         TIMESTAMPTZ NOT NULL DEFAULT now()

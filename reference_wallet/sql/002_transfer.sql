@@ -36,10 +36,13 @@ BEGIN
         END IF;
     END IF;
 
-    IF p_lock THEN  -- both rows, in id order: no deadlocks between opposite transfers
-        PERFORM 1 FROM accounts a WHERE a.id IN (p_from, p_to) ORDER BY a.id FOR UPDATE;
+    -- Only the payer's row is locked (the payee is credited in a slot): a transaction holds at most one
+    -- account row, then at most one slot, so opposite transfers cannot deadlock.
+    IF p_lock THEN
+        SELECT * INTO src FROM accounts a WHERE a.id = p_from FOR NO KEY UPDATE;
+    ELSE
+        SELECT * INTO src FROM accounts a WHERE a.id = p_from;
     END IF;
-    SELECT * INTO src FROM accounts a WHERE a.id = p_from;
     IF NOT FOUND THEN
         outcome := 'unknown_account'; detail := p_from::text;
         RETURN;
@@ -76,7 +79,9 @@ BEGIN
         END IF;
     END IF;
 
-    IF src.balance + p_allowance < p_amount THEN
+    -- credits only ever add: slots committed after this read can only raise the real balance
+    IF src.balance + (SELECT coalesce(sum(c.amount), 0) FROM account_credits c WHERE c.account_id = p_from)
+            + p_allowance < p_amount THEN
         outcome := 'insufficient_funds';
         RETURN;
     END IF;
@@ -113,11 +118,14 @@ BEGIN
     IF p_lock THEN
         UPDATE accounts a SET balance = a.balance - p_write_amount WHERE a.id = p_from;
         IF p_legs = 'both' THEN
-            UPDATE accounts a SET balance = a.balance + p_write_amount WHERE a.id = p_to;
+            INSERT INTO account_credits AS c (account_id, slot, amount)
+            VALUES (p_to, floor(random() * 16)::smallint, p_write_amount)
+            ON CONFLICT (account_id, slot) DO UPDATE SET amount = c.amount + excluded.amount;
         END IF;
-    ELSE
-        UPDATE accounts a SET balance = src.balance - p_write_amount WHERE a.id = p_from;
-        UPDATE accounts a SET balance = dst.balance + p_write_amount WHERE a.id = p_to;
+    ELSE  -- lost_update: both rows written back from the unlocked read, in one statement
+        UPDATE accounts a
+        SET balance = CASE WHEN a.id = p_from THEN src.balance - p_write_amount ELSE dst.balance + p_write_amount END
+        WHERE a.id IN (p_from, p_to);
     END IF;
     outcome := 'ok';
 END
