@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,15 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import _wallet
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from walletchaos.stack.postgres import PostgresCluster, _as_owner  # noqa: E402
-from walletchaos.stack.proc import ManagedProcess, descendants, free_port, wait_until  # noqa: E402
-
-ADMIN = "bench-admin-token"
 LUA = r"""
 local accounts, n, prefix = {}, 0, ""
 errors = 0  -- global: done() reads it per thread with thread:get
@@ -74,54 +67,17 @@ end
 """
 
 
-def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) used so far by ``root`` and its live descendants."""
-    total = 0
-    for pid in [root, *descendants(root)]:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def pgbench(cluster: PostgresCluster, clients: int, seconds: int) -> float:
-    out = subprocess.run(
-        [str(cluster.bindir / "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-         "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", "postgres"],
-        capture_output=True, text=True, check=True, **_as_owner(),
-    ).stdout  # fmt: skip
+def pgbench(cluster: _wallet.PostgresCluster, clients: int, seconds: int) -> float:
+    flags = ["-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n"]
+    out = _wallet.pg(cluster, "pgbench", *flags, "postgres")
     found = re.search(r"tps = ([\d.]+)", out)
     assert found, out
     return float(found.group(1))
 
 
-def start_wallet(cluster: PostgresCluster, work: Path, workers: int) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    wallet = ManagedProcess(
-        "wallet",
-        [sys.executable, "-m", "reference_wallet", "--port", str(port), "--database-url", cluster.dsn,
-         "--workers", str(workers), "--set", "kdf_log2_n=4"],
-        work / "wallet.log", env={"WALLET_ADMIN_TOKEN": ADMIN}, cwd=str(ROOT),
-    )  # fmt: skip
-    wallet.start()
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(ready, 30, "the wallet's /readyz")
-    return wallet, url
-
-
 def accounts(url: str, work: Path) -> tuple[Path, int]:
     """1,000 accounts (200 of them payers, logged in); returns the token file and the first payee id."""
-    admin = {"Authorization": f"Bearer {ADMIN}"}
+    admin = {"Authorization": f"Bearer {_wallet.ADMIN}"}
     ids: list[int] = []
     with httpx.Client(base_url=url, timeout=30) as c:
         for batch in range(2):
@@ -163,41 +119,31 @@ def main() -> None:
     if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
         sys.exit("wrk is not installed: run `make bench` (or `bash scripts/setup.sh --with-bench`)")
     clients = [int(c) for c in args.clients.split(",")]
-    cluster = PostgresCluster.fresh(free_port(), tag="bench")
     work = Path(tempfile.mkdtemp(prefix="walletchaos-bench-"))
-    wallet = None
-    try:
-        cluster.init()
-        subprocess.run(
-            [str(cluster.bindir / "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-             "-i", "-q", "-s", "32", "postgres"],
-            capture_output=True, check=True, **_as_owner(),
-        )  # fmt: skip
+    with _wallet.cluster() as cluster:
+        _wallet.pg(cluster, "pgbench", "-i", "-q", "-s", "32", "postgres")
         base = {c: pgbench(cluster, c, args.seconds) for c in clients}
-        wallet, url = start_wallet(cluster, work, args.workers)
-        tokens, first = accounts(url, work)
-        script = work / "transfer.lua"
-        script.write_text(LUA)
-        wrk(url, script, tokens, first, clients[0], 3)  # warm-up: pools, caches, prepared statements
-        print(f"P1 wallet vs pgbench (same cluster, {args.seconds}s each, wallet workers={args.workers})")
-        print(f"{'clients':>8} {'pgbench tps':>12} {'wallet tps':>11} {'ratio':>6} {'p50 ms':>7} "
-              f"{'p99 ms':>7} {'errors':>7} {'wallet cpu ms/op':>17} {'db cpu ms/op':>13}")  # fmt: skip
-        assert wallet.proc is not None and cluster.proc.proc is not None
-        for c in clients:
-            cpu = (cpu_seconds(wallet.proc.pid), cpu_seconds(cluster.proc.proc.pid))
-            got = wrk(url, script, tokens, first, c, args.seconds)
-            errors = got["errors"] + got["socket_errors"]
-            per_op = [
-                1000 * (cpu_seconds(p) - was) / got["requests"]
-                for p, was in zip((wallet.proc.pid, cluster.proc.proc.pid), cpu, strict=True)
-            ]
-            print(f"{c:>8} {base[c]:>12.0f} {got['tps']:>11.0f} {got['tps'] / base[c]:>6.2f} "
-                  f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f} {per_op[0]:>17.2f} "
-                  f"{per_op[1]:>13.2f}")  # fmt: skip
-    finally:
-        if wallet is not None:
-            wallet.stop()
-        cluster.destroy()
+        with _wallet.wallet(cluster, args.workers) as (wallet, url):
+            tokens, first = accounts(url, work)
+            script = work / "transfer.lua"
+            script.write_text(LUA)
+            wrk(url, script, tokens, first, clients[0], 3)  # warm-up: pools, caches, prepared statements
+            print(f"P1 wallet vs pgbench (same cluster, {args.seconds}s each, wallet workers={args.workers})")
+            print(f"{'clients':>8} {'pgbench tps':>12} {'wallet tps':>11} {'ratio':>6} {'p50 ms':>7} "
+                  f"{'p99 ms':>7} {'errors':>7} {'wallet cpu ms/op':>17} {'db cpu ms/op':>13}")  # fmt: skip
+            assert wallet.proc is not None and cluster.proc.proc is not None
+            pids = (wallet.proc.pid, cluster.proc.proc.pid)
+            for c in clients:
+                cpu = [_wallet.cpu_seconds(p) for p in pids]
+                got = wrk(url, script, tokens, first, c, args.seconds)
+                errors = got["errors"] + got["socket_errors"]
+                per_op = [
+                    1000 * (_wallet.cpu_seconds(p) - was) / got["requests"]
+                    for p, was in zip(pids, cpu, strict=True)
+                ]
+                print(f"{c:>8} {base[c]:>12.0f} {got['tps']:>11.0f} {got['tps'] / base[c]:>6.2f} "
+                      f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f} {per_op[0]:>17.2f} "
+                      f"{per_op[1]:>13.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
