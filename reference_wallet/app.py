@@ -237,8 +237,7 @@ def create_app(settings: Settings) -> FastAPI:
         },
     )
     async def audit_ledger() -> StreamingResponse:
-        lines = await ledger.ledger_lines()
-        return StreamingResponse(iter(lines), media_type="application/x-ndjson")
+        return StreamingResponse(await ledger.ledger_chunks(), media_type="application/x-ndjson")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -143,6 +143,51 @@ class Database:
         if not task.cancelled():
             task.exception()  # retrieved: an abandoned query's error is not "never retrieved"
 
+    async def stream(self, query: str, batch: int, deadline_s: float) -> AsyncIterator[list[Any]]:
+        """Batches of ``query``'s rows through a server-side cursor in one read-only REPEATABLE READ
+        transaction (one snapshot). Opening it and the first batch run under the deadline with run()'s
+        mapping to a 503, so nothing is sent when the database cannot answer; each later batch gets the
+        deadline too. The connection is held until the last batch (or the reader going away)."""
+        if not self.migrated:
+            raise unavailable("database not ready")
+        assert self.pool is not None
+        pool = self.pool
+
+        async def open_cursor() -> tuple[asyncpg.Connection, Any, list[Any]]:
+            conn = await pool.acquire(timeout=self.s.acquire_timeout_s)
+            try:
+                await conn.execute(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                    f"SET LOCAL statement_timeout = {int(deadline_s * 1000)}"
+                )
+                cursor = await conn.cursor(query)
+                return conn, cursor, await cursor.fetch(batch)
+            except BaseException:
+                conn.terminate()
+                await pool.release(conn)
+                raise
+
+        try:
+            conn, cursor, first = await self._within(open_cursor(), deadline_s)
+        except DB_ERRORS as exc:
+            self._on_error(exc.__class__.__name__)
+            raise unavailable(f"database unavailable ({exc.__class__.__name__})") from exc
+
+        async def batches() -> AsyncIterator[list[Any]]:
+            try:
+                rows = first
+                while rows:
+                    yield rows
+                    rows = await self._within(cursor.fetch(batch), deadline_s) if len(rows) == batch else []
+                await conn.execute("COMMIT")
+            except BaseException:
+                conn.terminate()
+                raise
+            finally:
+                await pool.release(conn)
+
+        return batches()
+
     async def run(self, work: Any, deadline_s: float | None = None) -> Any:
         """Run ``work(conn)`` under the request deadline, mapping failures to definite or unknown outcomes.
 

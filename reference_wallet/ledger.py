@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,12 @@ from .db import Database
 from .errors import ApiError
 
 AUDIT_DEADLINE_S = 60.0  # audit reads scan whole tables: they get their own, longer deadline
-LEDGER = "SELECT seq, transfer_id, idempotency_key, account_id, delta, created_at FROM ledger ORDER BY seq"
+LEDGER = """
+SELECT json_build_object('seq', seq, 'transfer_id', transfer_id, 'idempotency_key', idempotency_key,
+                         'account', account_id, 'delta', delta, 'created_at', created_at)::text
+FROM ledger ORDER BY seq"""
+"""One NDJSON line per posting, rendered by PostgreSQL (no per-row Python objects beyond one str)."""
+LEDGER_BATCH = 5_000
 CREDITS = "(SELECT account_id, sum(amount) AS credits FROM account_credits GROUP BY account_id)"
 """An account's balance is its row's balance plus its credit slots (sql/001_schema.sql)."""
 SNAPSHOT = f"""
@@ -258,24 +264,17 @@ class Ledger:
 
         return await self.db.run(read, deadline_s=AUDIT_DEADLINE_S)  # type: ignore[no-any-return]
 
-    async def ledger_lines(self) -> list[bytes]:
-        async def read(conn: asyncpg.Connection, _: Any) -> list[bytes]:
-            async with conn.transaction(readonly=True):
-                await conn.execute(LONG_STATEMENTS)
-                rows = await conn.fetch(LYING_LEDGER if self.s.has("audit_lies") else LEDGER)
-            return [
-                json.dumps(
-                    {
-                        "seq": r["seq"],
-                        "transfer_id": r["transfer_id"],
-                        "idempotency_key": r["idempotency_key"],
-                        "account": r["account_id"],
-                        "delta": r["delta"],
-                        "created_at": r["created_at"].isoformat(),
-                    }
-                ).encode()
-                + b"\n"
-                for r in rows
-            ]
+    async def ledger_chunks(self) -> AsyncIterator[bytes]:
+        """The ledger as NDJSON chunks of LEDGER_BATCH postings, from one snapshot through a server-side
+        cursor: memory stays bounded whatever the ledger's size. Opening it (and the first batch) raises a
+        503 when the database cannot answer; a failure later cuts the stream short (the client sees an
+        incomplete chunked body, never a shorter ledger that looks complete)."""
+        batches = await self.db.stream(
+            LYING_LEDGER if self.s.has("audit_lies") else LEDGER, LEDGER_BATCH, AUDIT_DEADLINE_S
+        )
 
-        return await self.db.run(read, deadline_s=AUDIT_DEADLINE_S)  # type: ignore[no-any-return]
+        async def chunks() -> AsyncIterator[bytes]:
+            async for rows in batches:
+                yield ("\n".join(r[0] for r in rows) + "\n").encode()
+
+        return chunks()

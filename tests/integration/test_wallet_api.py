@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from datetime import datetime
 
 import pytest
 
-from tests.conftest import Wallet
+from reference_wallet.ledger import LEDGER_BATCH
+from tests.conftest import Wallet, create_database
 
 
 @pytest.fixture
@@ -156,3 +159,30 @@ def test_openapi_and_version(wallet: Wallet) -> None:
     spec = wallet.anon.get("/openapi.json").json()
     assert "/v1/transfers" in spec["paths"] and "/v1/audit/ledger" in spec["paths"]
     assert wallet.anon.get("/version").json() == {"version": "1.0.0", "defects": []}
+
+
+def test_the_ledger_streams_every_posting_in_order_across_batches(pg, wallet_factory) -> None:  # type: ignore[no-untyped-def]
+    dsn = create_database(pg)
+    wallet = wallet_factory(database_url=dsn)
+    a, m = wallet.accounts(("a", 10**9, "user"), ("m", 0, "merchant"))
+    assert wallet.transfer(wallet.login("a"), "first", a, m, 5).status_code == 201
+    n = LEDGER_BATCH + 7  # more postings than one cursor batch, written straight into the database
+    fill = f"""
+    INSERT INTO transfers (idempotency_key, request_hash, from_id, to_id, amount, currency)
+    SELECT 'bulk-' || i, 'h', {a}, {m}, 1, 'CNY' FROM generate_series(1, {n}) i;
+    INSERT INTO ledger (transfer_id, idempotency_key, account_id, delta)
+    SELECT t.id, t.idempotency_key, leg.account, leg.delta FROM transfers t,
+           (VALUES ({a}, -1), ({m}, 1)) leg(account, delta)
+    WHERE t.idempotency_key LIKE 'bulk-%' ORDER BY t.id, leg.delta"""
+    subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qc", fill], check=True, capture_output=True)
+
+    postings = wallet.ledger()
+    assert len(postings) == 2 + 2 * n
+    seqs = [p["seq"] for p in postings]
+    assert seqs == sorted(set(seqs)), "seq increases, no posting twice"
+    assert [(p["idempotency_key"], p["account"], p["delta"]) for p in postings[:2]] == [
+        ("first", a, -5),
+        ("first", m, 5),
+    ]
+    assert {p["idempotency_key"] for p in postings[2:]} == {f"bulk-{i}" for i in range(1, n + 1)}
+    assert all(datetime.fromisoformat(p["created_at"]).tzinfo is not None for p in postings)
