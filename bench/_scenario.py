@@ -34,3 +34,32 @@ def run(scenario: dict[str, Any], work: Path) -> tuple[Path, list[dict[str, Any]
         )
     records = [json.loads(line) for line in history.read_text().splitlines()]
     return (out / "latest").resolve(), records
+
+
+SECOND = 10**9
+
+
+def client_ops(
+    records: list[dict[str, Any]], fs: set[str], since: int = 0, until: int | None = None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(invoke, completion) pairs of the load's users for functions ``fs`` whose intended start lies in
+    [since, until); the completion is ok, fail or info (unknown)."""
+    invokes = {
+        (r["process"], r["op"]): r
+        for r in records
+        if r["type"] == "invoke" and isinstance(r["process"], int) and r["f"] in fs
+    }
+    pairs = []
+    for r in records:
+        inv = invokes.get((r["process"], r["op"])) if r["type"] != "invoke" else None
+        if inv is not None and since <= inv["intended"] < (until if until is not None else 1 << 62):
+            pairs.append((inv, r))
+    return pairs
+
+
+def percentile(values: list[int], q: float) -> float:
+    """The q-quantile (nearest rank) of ``values`` in ms (values in ns), NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1e6
