@@ -114,6 +114,22 @@ class Facts:
         return out
 
     @cached_property
+    def key_times(self) -> dict[str, tuple[int | None, int]]:
+        """idempotency key -> (when a call with it was first acknowledged or None, when it was first sent)."""
+        out: dict[str, tuple[int | None, int]] = {}
+        for key, calls in self.by_key.items():
+            ends = [c.end for c in calls if c.type == "ok" and c.end is not None]
+            out[key] = (min(ends) if ends else None, min(c.start for c in calls))
+        return out
+
+    @cached_property
+    def account_orders(self) -> dict[str, Any]:
+        """account -> its AccountOrder (refusals.py, next to the checks that read it)."""
+        from .refusals import account_orders  # refusals imports this module
+
+        return account_orders(self)
+
+    @cached_property
     def ledger_keys(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """key -> transfer_id -> postings."""
         out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))

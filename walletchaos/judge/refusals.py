@@ -25,7 +25,7 @@ def no_wrong_refusals(f: Facts) -> Result:
     info outcomes are not refusals and are ignored."""
     known = set(f.initial)
     offenders, checked = [], 0
-    positions = _positions(f)
+    positions = f.account_orders
     for c in f.calls:
         if c.type != "fail":
             continue
@@ -87,20 +87,22 @@ class AccountOrder:
         return [p for p in range(lo, hi + 1) if self.balances[p] == balance]
 
 
-def _positions(f: Facts) -> dict[str, AccountOrder]:
+def account_orders(f: Facts) -> dict[str, AccountOrder]:
+    """Per account, its ledger order (read through ``Facts.account_orders``: computed once, two checks use
+    it)."""
     out: dict[str, AccountOrder] = {}
+    times = f.key_times
     for account, posts in f.postings_by_account.items():
         order = AccountOrder([f.initial.get(account, 0)])
         acked, sent = [], []
         for post in posts:
             order.balances.append(order.balances[-1] + int(post["delta"]))
-            calls = f.by_key.get(post["idempotency_key"], [])
             position = len(order.balances) - 1
-            ends = [c.end for c in calls if c.type == "ok" and c.end is not None]
-            if ends:
-                acked.append((min(ends), position))
-            if calls:
-                sent.append((min(c.start for c in calls), position))
+            first_ack, first_sent = times.get(post["idempotency_key"], (None, None))
+            if first_ack is not None:
+                acked.append((first_ack, position))
+            if first_sent is not None:
+                sent.append((first_sent, position))
         acked.sort()
         sent.sort()
         order.acked = [t for t, _ in acked]
@@ -127,7 +129,7 @@ def reads_in_order(f: Facts) -> Result:
     client never shows an earlier point of the account's ledger order than the one before it (the latest
     position matching it is before the earliest position matching the previous read). Accounts whose
     stored balance differs from the ledger are left to balances_match_ledger."""
-    positions = _positions(f)
+    positions = f.account_orders
     consistent = {a for a in f.initial if not f.snapshot or f.snapshot.get(a) == f.replay.get(a)}
     offenders, checked = [], 0
     last: dict[tuple[object, str], tuple[int, Call]] = {}  # (client, account) -> earliest position, read
