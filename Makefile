@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 SCENARIO ?= scenarios/smoke.yaml
 
-.PHONY: setup setup-test setup-docker demo test test-unit test-integration test-e2e lint clean
+.PHONY: setup setup-test setup-docker demo test test-unit test-integration test-e2e lint bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,11 @@ lint: setup
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
+
+# Every figure of bench/ one after the other, then one table (about 12 minutes; BENCH_ARGS=--quick: 3).
+bench:
+	@bash scripts/setup.sh --with-bench
+	@$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf runs artifacts .mypy_cache .ruff_cache

@@ -14,6 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
+
 from tests.unit.builders import Book, scenario
 from walletchaos import judge
 
@@ -60,6 +62,9 @@ def main() -> None:
     print(
         f"judge.check: {n} transfers {base:.2f}s, {10 * n} transfers {big:.2f}s, ratio {big / base:.1f}x "
         f"(linear = 10x)"
+    )
+    figure(
+        f"P3 judge, {10 * n} transfers", f"{big:.1f} s", f"{n}: {base:.2f} s", big / base, "~10x; 1M <= 10 s"
     )
 
 

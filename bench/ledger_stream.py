@@ -14,6 +14,7 @@ import time
 
 import _wallet
 import httpx
+from _figure import figure
 
 from walletchaos.client import WalletAdmin
 
@@ -60,7 +61,10 @@ def main() -> None:
             for chunk in r.iter_bytes():
                 lines += chunk.count(b"\n")
         assert lines == n, f"the wallet streamed {lines} postings, the database holds {n}"
-        timed("wallet GET /v1/audit/ledger (raw)", n, time.perf_counter() - started, base)
+        raw = timed("wallet GET /v1/audit/ledger (raw)", n, time.perf_counter() - started, base)
+        figure(
+            "audit ledger stream", f"{raw:,.0f} postings/s", f"COPY {base:,.0f}/s", raw / base, ">= 100k/s"
+        )
 
         admin = WalletAdmin(url, _wallet.ADMIN, timeout_s=120)
         started = time.perf_counter()

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import _scenario
+from _figure import figure
 
 
 def run(users: int, rate: float, seconds: int, work: Path) -> dict[str, float]:
@@ -86,6 +87,8 @@ def main() -> int:
     print(
         f"p50 ratio many/few users at the same offered load: {many['p50_ms'] / few['p50_ms']:.2f} (goal ~1)"
     )
+    value, baseline = f"p50 {many['p50_ms']:.0f} ms", f"20 x 10/s: {few['p50_ms']:.0f} ms"
+    figure("load spread, 200 users x 1/s", value, baseline, many["p50_ms"] / few["p50_ms"], "~1")
     return 0
 
 

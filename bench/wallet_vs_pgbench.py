@@ -26,6 +26,7 @@ from pathlib import Path
 
 import _wallet
 import httpx
+from _figure import figure
 
 LUA = r"""
 local accounts, n, prefix = {}, 0, ""
@@ -141,6 +142,9 @@ def main() -> None:
                     1000 * (_wallet.cpu_seconds(p) - was) / got["requests"]
                     for p, was in zip(pids, cpu, strict=True)
                 ]
+                value = f"{got['tps']:.0f} tps, p99 {got['p99_ms']:.0f} ms"
+                ratio = got["tps"] / base[c]
+                figure(f"P1 wallet vs pgbench, {c} clients", value, f"pgbench {base[c]:.0f}", ratio, ">= 0.3")
                 print(f"{c:>8} {base[c]:>12.0f} {got['tps']:>11.0f} {got['tps'] / base[c]:>6.2f} "
                       f"{got['p50_ms']:>7.1f} {got['p99_ms']:>7.1f} {errors:>7.0f} {per_op[0]:>17.2f} "
                       f"{per_op[1]:>13.2f}")  # fmt: skip

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for walletchaos on a fresh Debian machine. `--with-browser` adds Debian's chromium.
+# Idempotent set-up for walletchaos on a fresh Debian machine. `--with-browser` adds Debian's chromium,
+# `--with-bench` adds wrk (the load generator of bench/wallet_vs_pgbench.py).
 #   - Debian packages: PostgreSQL server (the local runtime starts throwaway clusters from it)
 #   - the real Shopify Toxiproxy server, built from its Go module with the machine's Go toolchain,
 #     installed as tools/bin/toxiproxy-server (project-local)
@@ -14,14 +15,22 @@ PY=${PYTHON:-python3}
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-WITH_BROWSER=0
-[ "${1:-}" = "--with-browser" ] && WITH_BROWSER=1   # make test: report.html is checked in headless Chromium
+WITH_BROWSER=0  # make test: report.html is checked in headless Chromium
+WITH_BENCH=0    # make bench
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) WITH_BROWSER=1 ;;
+    --with-bench) WITH_BENCH=1 ;;
+    *) echo "setup.sh: unknown option $arg (--with-browser, --with-bench)" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_apt+=(postgresql)
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 [ "$WITH_BROWSER" = 1 ] && ! command -v chromium >/dev/null 2>&1 && need_apt+=(chromium)
+[ "$WITH_BENCH" = 1 ] && ! command -v wrk >/dev/null 2>&1 && need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
