@@ -36,6 +36,7 @@ class Fn(StrEnum):
     HEAL = "heal"  # nemesis: a fault healed
     CRASH = "crash"  # nemesis: its thread died (the verdict becomes unknown)
     SNAPSHOT = "snapshot"  # auditor: an audit snapshot during the load
+    LOAD_START = "load_start"  # harness: the load's shape started (time 0 of the fault schedule)
     LOAD_EXIT = "load_exit"  # harness: how the load process ended
     ABORT = "abort"  # harness: abort_if stopped the load
 

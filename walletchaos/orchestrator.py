@@ -104,6 +104,8 @@ class Run:
         self.load_proc: subprocess.Popen[str] | None = None
         self.interrupted = False
         self.load_done = False
+        self.shape_started = threading.Event()  # the load process began its shape: time 0 of the schedule
+        self.shape_started_ns: int | None = None
         self.teardown_failures: list[str] = []
         self.wallet_error = ""
         self._bad_since: float | None = None  # when the abort_if error rate was first reached
@@ -301,14 +303,25 @@ class Run:
             text=True,
             start_new_session=True,
         )
-        load_start = self.now()
+        reader = threading.Thread(target=self._read_stats, daemon=True)
+        reader.start()
+        # Faults are scheduled from the moment the load's shape starts, on the load's own clock (it starts
+        # 0.3-0.5 s after the process, once Locust is imported), so `at: 6s` means 6 s into the load.
+        waited = time.monotonic()
+        while not self.shape_started.wait(0.1) and self.load_proc.poll() is None:
+            if time.monotonic() - waited > 60:
+                break
+        load_start = self.shape_started_ns if self.shape_started_ns is not None else self.now()
+        reported = {"reported": self.shape_started_ns is not None}
+        self.records += [
+            Op("harness", 2, Kind.INVOKE, Fn.LOAD_START, load_start, {}).record(),
+            Op("harness", 2, Kind.OK, Fn.LOAD_START, load_start, reported).record(),
+        ]
         nemesis.start(load_start)
         self.snapshots = SnapshotTaker(
             lambda: stack.admin_url, self.admin_token, {str(c.id) for c in self.credentials}, self.now
         )
         self.snapshots.start()
-        reader = threading.Thread(target=self._read_stats, daemon=True)
-        reader.start()
         deadline = time.monotonic() + self.plan.duration + 60
         with LiveView(self.state, self.console) as view:
             while self.load_proc.poll() is None:
@@ -342,7 +355,10 @@ class Run:
         for line in self.load_proc.stdout:
             with contextlib.suppress(ValueError):
                 data = json.loads(line)
-                if "event" in data:
+                if data.get("event") == "shape_started":
+                    self.shape_started_ns = int(data["at_ns"])
+                    self.shape_started.set()
+                elif "event" in data:
                     self.state.note(f"load: {data['event']}")
                     self.load_done = self.load_done or data["event"] == "done"
                 else:

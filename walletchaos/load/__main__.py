@@ -43,6 +43,8 @@ def main(config_path: str) -> int:
                 return
 
     reporter = gevent.spawn(report)
+    # time 0 of the scenario: the engine schedules faults from here (same monotonic clock, same origin)
+    print(json.dumps({"event": "shape_started", "at_ns": recorder.now()}), flush=True)
     runner.start_shape()
     assert runner.shape_greenlet is not None
     runner.shape_greenlet.join()
