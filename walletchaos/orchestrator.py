@@ -106,6 +106,7 @@ class Run:
         self.load_done = False
         self.shape_started = threading.Event()  # the load process began its shape: time 0 of the schedule
         self.shape_started_ns: int | None = None
+        self.open_model: dict[str, dict[str, int]] = {}  # per phase: arrivals due and dropped (open model)
         self.teardown_failures: list[str] = []
         self.wallet_error = ""
         self._bad_since: float | None = None  # when the abort_if error rate was first reached
@@ -343,7 +344,7 @@ class Run:
         not end cleanly (``no_phantoms``)."""
         assert self.load_proc is not None
         code = self.load_proc.poll()
-        value = {"returncode": code, "clean": code == 0 and self.load_done}
+        value = {"returncode": code, "clean": code == 0 and self.load_done, **self.open_model}
         t = self.now()
         self.records += [
             Op("harness", 1, Kind.INVOKE, Fn.LOAD_EXIT, t, {}).record(),
@@ -360,7 +361,9 @@ class Run:
                     self.shape_started.set()
                 elif "event" in data:
                     self.state.note(f"load: {data['event']}")
-                    self.load_done = self.load_done or data["event"] == "done"
+                    if data["event"] == "done":
+                        self.load_done = True
+                        self.open_model = {k: data[k] for k in ("arrivals", "dropped") if k in data}
                 else:
                     self.state.stats = data
 

@@ -9,7 +9,7 @@ import difflib
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .durations import parse_span
 from .targets import split_target
@@ -64,13 +64,34 @@ OpName = Literal[
 ]
 
 
+Rate = Annotated[float, Field(gt=0, le=100_000)]
+
+
 class Phase(Model):
     phase: str = Field(min_length=1)
     for_: Span = Field(alias="for", gt=0)
     users: int = Field(ge=0, le=5_000)
+    """Closed model: the simulated users. Open model: the pool of users that run arrivals (at most this many
+    operations in flight)."""
     spawn_rate: float = Field(50.0, gt=0)
     rate: float = Field(2.0, gt=0, le=1_000)
-    """Operations per second each simulated user attempts (constant pacing)."""
+    """Closed model: operations per second each simulated user attempts (paced, jittered from the seed)."""
+    arrivals: Rate | tuple[Rate, Rate] | None = None
+    """Open model (k6's arrival-rate executors): operations per second started by the phase as a whole,
+    ``800`` constant or ``[200, 800]`` ramping linearly over the phase, each run by a free user of the pool;
+    an arrival that finds every user busy is dropped and counted. Exclusive with ``rate``."""
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Phase:
+        if self.arrivals is not None and "rate" in self.model_fields_set:
+            raise ValueError("give `rate` (per user, closed model) or `arrivals` (per phase, open model)")
+        if self.arrivals is not None and self.users < 1:
+            raise ValueError("an arrivals phase needs users >= 1 (the pool that runs its arrivals)")
+        return self
+
+    @property
+    def open(self) -> bool:
+        return self.arrivals is not None
 
 
 class Load(Model):
@@ -144,6 +165,8 @@ class Slo(Model):
     fail_fast: FailFast = FailFast()
     latency_p99: Span | None = None
     error_rate: float | None = Field(None, ge=0, le=1)
+    dropped: float | None = Field(None, ge=0, le=1)
+    """At most this share of the open-model phases' arrivals dropped (no free user when they were due)."""
 
 
 class AbortIf(Model):
@@ -227,6 +250,8 @@ class Scenario(Model):
         reversed ranges, targets the stack will not have, defects and settings the wallet does not know,
         totals beyond int64. The loader reports these with file:line:col like any other problem."""
         out = [*self._fault_problems(), *self._wallet_problems(), *self._target_problems()]
+        if self.slo.dropped is not None and not any(p.open for p in self.load.shape):
+            out.append((("slo", "dropped"), "no phase has `arrivals`: nothing can be dropped"))
         # accepted by the model but not acted on yet: refused, or a run would silently test something else
         if self.wallet.version != WalletConfig.model_fields["version"].default:
             out.append((("wallet", "version"), "not acted on yet: wallet versions are rolled with `deploy`"))

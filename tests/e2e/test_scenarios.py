@@ -98,7 +98,9 @@ def test_bad_deploy_is_caught_naming_the_invariant(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["db_outage", "db_blackhole", "network_lag", "flash_sale", "lockout_attack"])
+@pytest.mark.parametrize(
+    "name", ["db_outage", "db_blackhole", "network_lag", "flash_sale", "lockout_attack", "singles_day"]
+)
 def test_shipped_scenario_passes_on_the_correct_wallet(tmp_path: Path, name: str) -> None:
     done = run_cli("run", f"scenarios/{name}.yaml", out=tmp_path)
     verdict = verdict_of(tmp_path)

@@ -36,6 +36,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     results += _guarded("faults_applied", "evidence", _applied, facts, history)
     results += _guarded("deploy rollout", "deploy", _rollouts, facts)
     results += _guarded("abort_if", "slo", _aborted, facts)
+    results += _guarded("arrivals", "slo", _arrivals, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
     results += _guarded("fail fast", "slo", fail_fast_checks, facts)
     try:
@@ -60,6 +61,42 @@ def _exercised(r: Result, asked: bool) -> Result:
         r.valid, r.counted = None, asked
         r.summary = f"not exercised: {r.summary}"
     return r
+
+
+def _arrivals(f: Facts) -> list[Result]:
+    """Open-model phases: dropped / due <= slo.dropped, where an arrival is dropped when every user of the
+    phase's pool was busy at its due time (counted by the load process). Without the bound the share is
+    shown, not judged; without the load's count (it did not end cleanly) the check is unknown."""
+    phases = [p.phase for p in f.scenario.load.shape if p.open]
+    if not phases:
+        return []
+    if "arrivals" not in f.load_exit:
+        reason = "the load process did not report its arrivals (it did not end cleanly)"
+        return [Result("arrivals", "slo", None, reason, formula=_arrivals.__doc__ or "")]
+    due, dropped = f.load_exit["arrivals"], f.load_exit.get("dropped", {})
+    total, lost = sum(due.values()), sum(dropped.values())
+    share = lost / total if total else 0.0
+    per_phase = ", ".join(f"{p} {dropped.get(p, 0)}/{due.get(p, 0)}" for p in phases)
+    summary = f"{lost} of {total} arrivals dropped ({share:.1%}; {per_phase})"
+    bound = f.scenario.slo.dropped
+    details = {"arrivals": due, "dropped": dropped, "share": share, "bound": bound}
+    if bound is None:
+        summary += "; not judged: the scenario sets no slo.dropped"
+        shown = Result("arrivals", "slo", True, summary, lost, details=details, exercised=total)
+        shown.counted = False
+        return [shown]
+    return [
+        Result(
+            "arrivals",
+            "slo",
+            share <= bound,
+            f"{summary}, bound {bound:.1%}",
+            lost,
+            details=details,
+            formula=_arrivals.__doc__ or "",
+            exercised=total,
+        )
+    ]
 
 
 def _rollouts(f: Facts) -> list[Result]:

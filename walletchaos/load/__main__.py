@@ -19,7 +19,7 @@ def main(config_path: str) -> int:
     # line-buffered: every record reaches the file when written, so a killed load process leaves a readable
     # history up to its last record (at most the last line is cut, and history.read skips it)
     recorder = Recorder(open(config["history"], "w", buffering=1), config["origin_ns"])  # noqa: SIM115
-    user_class, shape = configure(config, recorder)
+    user_class, shape, arrivals = configure(config, recorder)
     load = config["load"]
     env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load["client_timeout"] + 1)
     runner = env.create_local_runner()
@@ -34,6 +34,7 @@ def main(config_path: str) -> int:
                 "users": runner.user_count,
                 "phase": shape.current_phase,
                 "completed": recorder.completed,
+                "dropped": sum(arrivals.dropped.values()),
                 **recorder.take_window(),
             }
             print(json.dumps(line), flush=True)
@@ -44,14 +45,18 @@ def main(config_path: str) -> int:
 
     reporter = gevent.spawn(report)
     # time 0 of the scenario: the engine schedules faults from here (same monotonic clock, same origin)
-    print(json.dumps({"event": "shape_started", "at_ns": recorder.now()}), flush=True)
+    start_ns = recorder.now()
+    print(json.dumps({"event": "shape_started", "at_ns": start_ns}), flush=True)
     runner.start_shape()
+    dispatcher = gevent.spawn(arrivals.run, start_ns) if arrivals.any else None
     assert runner.shape_greenlet is not None
     runner.shape_greenlet.join()
     runner.quit()
     reporter.kill()
+    if dispatcher is not None:
+        dispatcher.kill()
     recorder.close()
-    print(json.dumps({"event": "done", "completed": recorder.completed}), flush=True)
+    print(json.dumps({"event": "done", "completed": recorder.completed, **arrivals.counts()}), flush=True)
     return 0
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import Counter
 from typing import Any, ClassVar
 
 import gevent
+import gevent.queue
 from locust import FastHttpUser, LoadTestShape, task
 
 from . import probes
+from .arrivals import phase_at, schedule
 from .outcome import classify
 from .pacing import Pacer
 from .recorder import Recorder
@@ -40,12 +43,58 @@ class PhaseShape(LoadTestShape):
         return None
 
 
-def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttpUser], PhaseShape]:
+class Arrivals:
+    """The open model's dispatcher: at each arrival's due time, hands it to a user of the pool that is
+    waiting for work; an arrival that finds every user busy is dropped and counted, per phase."""
+
+    def __init__(self, phases: list[dict[str, Any]], seed: str, recorder: Recorder) -> None:
+        self.phases, self.seed, self.recorder = phases, seed, recorder
+        self.channel: gevent.queue.Channel[int] = gevent.queue.Channel()
+        self.due: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.start_ns: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(p.get("arrivals") is not None for p in self.phases)
+
+    def run(self, start_ns: int) -> None:
+        self.start_ns = start_ns
+        for due, phase in schedule(self.phases, start_ns, self.seed):
+            early = due - self.recorder.now()
+            if early > 0:
+                gevent.sleep(early / 1e9)
+            self.due[phase] += 1
+            try:
+                self.channel.put(due, block=False)  # only to a user already waiting: none, dropped
+            except gevent.queue.Full:
+                self.dropped[phase] += 1
+
+    def open_now(self) -> bool:
+        """Whether the phase running now is an arrivals phase."""
+        if self.start_ns is None:
+            return False
+        phase = phase_at(self.phases, self.start_ns, self.recorder.now())
+        return phase is not None and phase.get("arrivals") is not None
+
+    def take(self) -> int | None:
+        """The next arrival's due time (its intended start), or None when none came within 250 ms."""
+        try:
+            return int(self.channel.get(timeout=0.25))
+        except gevent.queue.Empty:
+            return None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {"arrivals": dict(self.due), "dropped": dict(self.dropped)}
+
+
+def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttpUser], PhaseShape, Arrivals]:
     load = config["load"]
     PhaseShape.phases = load["shape"]
     ops, weights = zip(*[(k, v) for k, v in load["mix"].items() if v > 0], strict=True)
     numbers = itertools.count()
     accounts = config["accounts"]
+    arrivals = Arrivals(load["shape"], f"{config['seed']}:arrivals", recorder)
 
     class WalletUser(FastHttpUser):
         network_timeout = connection_timeout = float(load["client_timeout"])
@@ -77,6 +126,8 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             self.accounts, self.load, self.currency = accounts, load, config["currency"]
 
         def wait_time(self) -> float:
+            if arrivals.open_now():
+                return 0.0  # the pool waits on the dispatcher, not on its own pacing
             return max(0.0, (self.pacer.next - recorder.now()) / 1e9)
 
         def on_start(self) -> None:
@@ -84,10 +135,18 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
 
         @task
         def one_op(self) -> None:
-            early = self.pacer.next - recorder.now()
-            if early > 0:  # the first op after spawning waits for this user's phase too
-                gevent.sleep(early / 1e9)
-            intended = self.pacer.take(recorder.now(), PhaseShape.current_rate)
+            if arrivals.open_now():
+                due = arrivals.take()
+                if due is None:
+                    return
+                intended = due
+                # when a closed phase follows, this user paces from its own phase of the period again
+                self.pacer.next = recorder.now() + int(self.pacer.phase * 1e9 / PhaseShape.current_rate)
+            else:
+                early = self.pacer.next - recorder.now()
+                if early > 0:  # the first op after spawning waits for this user's phase too
+                    gevent.sleep(early / 1e9)
+                intended = self.pacer.take(recorder.now(), PhaseShape.current_rate)
             if self.token is None:  # a user whose login failed logs in again before its next op
                 self.token = self._login(self.me, intended=intended)
                 return
@@ -317,4 +376,4 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
         def op_refund_probe(self, intended: int) -> None:
             probes.refund_probe(self, intended)
 
-    return WalletUser, PhaseShape()  # type: ignore[no-untyped-call]
+    return WalletUser, PhaseShape(), arrivals  # type: ignore[no-untyped-call]

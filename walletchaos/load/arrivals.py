@@ -1,0 +1,51 @@
+"""The open model's schedule: when each arrival of the arrival-rate phases is due, as data (no Locust).
+
+A phase with ``arrivals: 800`` starts 800 operations per second whatever the wallet does; ``[200, 800]``
+ramps the rate linearly over the phase (k6's constant- and ramping-arrival-rate). Intervals are 1/rate,
+each jittered by +-10% from the seed so that arrivals do not tick like a metronome, yet the count per
+phase is the rate's integral. Standard library only: the load process imports it under gevent.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+JITTER = 0.1
+
+
+def rate_at(phase: dict[str, Any], elapsed_s: float) -> float:
+    """The phase's arrival rate (per second) ``elapsed_s`` into it."""
+    arrivals = phase["arrivals"]
+    if isinstance(arrivals, int | float):
+        return float(arrivals)
+    start, end = (float(a) for a in arrivals)
+    return start + (end - start) * min(1.0, max(0.0, elapsed_s / float(phase["for"])))
+
+
+def schedule(phases: list[dict[str, Any]], start_ns: int, seed: str) -> Iterator[tuple[int, str]]:
+    """(due time in ns, phase name) of every arrival, in time order; closed phases have none."""
+    rng = random.Random(seed)
+    phase_start = float(start_ns)
+    for phase in phases:
+        length = phase["for"] * 1e9
+        if phase.get("arrivals") is not None:
+            t = phase_start
+            while True:
+                rate = rate_at(phase, (t - phase_start) / 1e9)
+                t += 1e9 / rate * rng.uniform(1 - JITTER, 1 + JITTER)
+                if t >= phase_start + length:
+                    break
+                yield int(t), phase["phase"]
+        phase_start += length
+
+
+def phase_at(phases: list[dict[str, Any]], start_ns: int, now_ns: int) -> dict[str, Any] | None:
+    """The phase running at ``now_ns`` (None before the start and after the end)."""
+    t = start_ns
+    for phase in phases:
+        t += int(phase["for"] * 1e9)
+        if start_ns <= now_ns < t:
+            return phase
+    return None
