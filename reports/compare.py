@@ -1,7 +1,10 @@
 """``walletchaos compare BASELINE RUN``: deltas between two stored runs of a scenario, for gating a release
-against the last one. A regression is: a worse verdict; a fault whose recovery got slower by more than the
-recovery slack (or that no longer recovers); an outside-fault error rate up by more than the error slack;
-an outside-fault p99 up by more than the p99 slack (relative) and 20 ms."""
+against the last one. Only runs of the same scenario compare (same content but the description; the same
+seed unless told otherwise): anything else is refused. A regression is: a worse verdict; a check the
+baseline passed (or had no result for) that the run violates, so invalid vs invalid still fails on a new
+violation; a fault whose recovery got slower by more than the recovery slack (or that no longer recovers);
+an outside-fault error rate up by more than the error slack; an outside-fault p99 up by more than the p99
+slack (relative) and 20 ms."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from walletchaos import judge
+from walletchaos.errors import ScenarioError
 from walletchaos.judge.model import validity_word
+from walletchaos.store import StoredRun
 
 from . import judged
 
@@ -44,9 +49,32 @@ def _recoveries(v: judge.Verdict) -> dict[str, float | None]:
     return out
 
 
-def compare(base_dir: Path, run_dir: Path, slack: Slack) -> list[Row]:
-    _, base = judged(base_dir)
-    _, run = judged(run_dir)
+def comparable(base: StoredRun, run: StoredRun, other_seed: bool = False) -> None:
+    """Raises ScenarioError (exit 254) unless the two runs ran the same scenario (and seed)."""
+    b = base.scenario.model_dump(mode="json", exclude={"description", "seed"})
+    r = run.scenario.model_dump(mode="json", exclude={"description", "seed"})
+    if b != r:
+        fields = ", ".join(k for k in sorted(set(b) | set(r)) if b.get(k) != r.get(k))
+        raise ScenarioError(
+            [
+                f"{run.path}: scenario {run.scenario.name!r} is not the baseline's {base.scenario.name!r} "
+                f"(differs in: {fields}); compare runs of one scenario"
+            ]
+        )
+    seeds = base.meta.get("seed", base.scenario.seed), run.meta.get("seed", run.scenario.seed)
+    if seeds[0] != seeds[1] and not other_seed:
+        raise ScenarioError(
+            [
+                f"{run.path}: seed {seeds[1]} is not the baseline's {seeds[0]}: the op sequence and fault "
+                "moments differ; pass --other-seed to compare anyway"
+            ]
+        )
+
+
+def compare(base_dir: Path, run_dir: Path, slack: Slack, other_seed: bool = False) -> list[Row]:
+    stored_base, base = judged(base_dir)
+    stored_run, run = judged(run_dir)
+    comparable(stored_base, stored_run, other_seed)
     rows = [
         Row(
             "verdict",
@@ -56,6 +84,11 @@ def compare(base_dir: Path, run_dir: Path, slack: Slack) -> list[Row]:
             RANK[run.valid] > RANK[base.valid],
         )
     ]
+    before = {r.name: r for r in base.results if r.counted}
+    for r in run.results:
+        was = before.get(r.name)
+        if r.counted and r.valid is False and (was is None or was.valid is not False):
+            rows.append(Row(r.name, was.word if was else "-", r.word, "new violation", True))
     base_rec, run_rec = _recoveries(base), _recoveries(run)
     for label in sorted(set(base_rec) | set(run_rec)):
         b, r = base_rec.get(label), run_rec.get(label)

@@ -197,8 +197,11 @@ def report(run_dir: Path) -> int:
 @click.option(
     "--p99-slack", type=float, default=0.25, show_default=True, help="Allowed relative rise of p99."
 )
+@click.option("--other-seed", is_flag=True, help="Compare runs with different seeds (refused by default).")
 @_guard
-def compare(baseline: Path, run_dir: Path, recovery_slack: str, error_slack: float, p99_slack: float) -> int:
+def compare(
+    baseline: Path, run_dir: Path, recovery_slack: str, error_slack: float, p99_slack: float, other_seed: bool
+) -> int:
     """Deltas between two stored runs; exit 1 when RUN_DIR regressed past a slack (release gating)."""
     from rich.table import Table
 
@@ -211,7 +214,7 @@ def compare(baseline: Path, run_dir: Path, recovery_slack: str, error_slack: flo
         slack = Slack(parse_span(recovery_slack), error_slack, p99_slack)
     except ValueError as exc:
         raise ScenarioError([f"--recovery-slack: {exc}"]) from None
-    rows = diff(baseline, run_dir, slack)
+    rows = diff(baseline, run_dir, slack, other_seed)
     table = Table("metric", "baseline", "run", "delta", "")
     for row in rows:
         table.add_row(

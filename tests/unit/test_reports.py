@@ -11,6 +11,7 @@ import pytest
 from reports import write_all
 from reports.compare import Slack, compare
 from tests.unit.builders import Book, recovering_book, write_run
+from walletchaos.errors import ScenarioError
 
 SLO = {"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}}
 
@@ -80,4 +81,37 @@ def test_compare_flags_a_worse_verdict(tmp_path: Path) -> None:
     bad_book = Book({1: 10, 2: 0})
     bad_book.transfer("lost", 1, 2, 5, applied=False)
     bad = write_run(tmp_path / "bad", bad_book)
-    assert [r.metric for r in compare(good, bad, Slack()) if r.regression] == ["verdict"]
+    assert [r.metric for r in compare(good, bad, Slack()) if r.regression] == ["verdict", "durability"]
+
+
+def test_compare_of_two_invalid_runs_fails_only_on_a_new_violation(tmp_path: Path) -> None:
+    def run(name: str, *keys: str) -> Path:
+        book = Book({1: 10, 2: 0})
+        for key in keys:  # each key applied twice: exactly_once is violated
+            book.transfer(key, 1, 2, 1, kind="info", status=0, applied=True)
+            book.transfer(key, 1, 2, 1)
+        if name == "worse":
+            book.transfer("lost", 1, 2, 1, applied=False)  # durability too
+        return write_run(tmp_path / name, book)
+
+    base, same, worse = run("base", "a"), run("same", "b"), run("worse", "c")
+    assert not [r.metric for r in compare(base, same, Slack()) if r.regression]
+    rows = [r for r in compare(base, worse, Slack()) if r.regression]
+    assert [r.metric for r in rows] == ["durability"]
+    assert rows[0].base == "valid" and rows[0].run == "invalid" and rows[0].delta == "new violation"
+
+
+def test_compare_refuses_other_scenarios_and_other_seeds_unless_told(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "base", Book({1: 10, 2: 0}))
+    other = write_run(tmp_path / "other", Book({1: 10, 2: 0}), name="other", slo=SLO)
+    with pytest.raises(ScenarioError) as refused:
+        compare(base, other, Slack())
+    problem = refused.value.problems[0]
+    assert "is not the baseline's 't'" in problem and "(differs in: name, slo)" in problem
+    reseeded = write_run(tmp_path / "reseeded", Book({1: 10, 2: 0}), description="same scenario, new words")
+    meta = json.loads((reseeded / "run.json").read_text())
+    (reseeded / "run.json").write_text(json.dumps({**meta, "seed": 8}))
+    with pytest.raises(ScenarioError) as refused:
+        compare(base, reseeded, Slack())
+    assert "seed 8 is not the baseline's 7" in refused.value.problems[0]
+    assert not any(r.regression for r in compare(base, reseeded, Slack(), other_seed=True))
