@@ -85,10 +85,10 @@ def compare(base_dir: Path, run_dir: Path, slack: Slack, other_seed: bool = Fals
         )
     ]
     before = {r.name: r for r in base.results if r.counted}
-    for r in run.results:
-        was = before.get(r.name)
-        if r.counted and r.valid is False and (was is None or was.valid is not False):
-            rows.append(Row(r.name, was.word if was else "-", r.word, "new violation", True))
+    for result in run.results:
+        was = before.get(result.name)
+        if result.counted and result.valid is False and (was is None or was.valid is not False):
+            rows.append(Row(result.name, was.word if was else "-", result.word, "new violation", True))
     base_rec, run_rec = _recoveries(base), _recoveries(run)
     for label in sorted(set(base_rec) | set(run_rec)):
         b, r = base_rec.get(label), run_rec.get(label)
