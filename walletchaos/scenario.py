@@ -135,6 +135,22 @@ class Load(Model):
         return sum(p.for_ for p in self.shape)
 
 
+class Expect(Model):
+    """What the wallet must still deliver DURING one fault, judged over the client ops (pay, p2p, refund,
+    balance) whose execution overlapped [apply invoked, heal invoked]."""
+
+    availability: float | None = Field(None, gt=0, le=1)
+    """Share of those ops that were available (not unknown, not 5xx, not a lost own session)."""
+    p99: Span | None = Field(None, gt=0, le=3600)
+    """p99 of their latency, invoke to completion, every outcome (never completed: up to the heal)."""
+
+    @model_validator(mode="after")
+    def _something(self) -> Expect:
+        if self.availability is None and self.p99 is None:
+            raise ValueError("expect needs availability and/or p99")
+        return self
+
+
 class FaultSpec(Model):
     at: Span | tuple[Span, Span]
     """Start time after load start; ``[10s, 15s]`` lets the seed pick a moment in that range."""
@@ -142,6 +158,7 @@ class FaultSpec(Model):
     fault: str
     target: str
     params: dict[str, Any] = {}
+    expect: Expect | None = None
 
 
 class Recovery(Model):

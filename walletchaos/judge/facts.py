@@ -50,6 +50,7 @@ class FaultWindow:
     healed: dict[str, Any] = field(default_factory=dict)
     applied_ok: bool = True
     heal_begin: int | None = None  # ns: the heal was invoked
+    action: int = -1  # the fault's index in scenario.faults
 
 
 @dataclass
@@ -210,6 +211,7 @@ def _windows(calls: list[Call]) -> list[FaultWindow]:
                 (((heal.done or {}).get("value") or {}).get("result") or {}) if heal else {},
                 a.type == "ok",
                 heal.start if heal else None,
+                int(action),
             )
         )
     return out

@@ -265,3 +265,47 @@ def fail_fast_checks(f: Facts) -> list[Result]:
             )
         )
     return results
+
+
+def expect_checks(f: Facts) -> list[Result]:
+    """Per fault with ``expect``: over the client ops (pay, p2p, refund, balance) whose execution overlapped
+    [apply invoked, heal invoked], available ops / ops >= expect.availability and p99 of latency
+    (completion - invoke, every outcome; never completed: up to the heal) <= expect.p99."""
+    calls = _availability_calls(f)
+    results = []
+    for w in f.windows:
+        spec = f.scenario.faults[w.action].expect if 0 <= w.action < len(f.scenario.faults) else None
+        if spec is None:
+            continue
+        until = w.heal_begin if w.heal_begin is not None else w.end
+        inside = overlapping(calls, w.begin, until)
+        name = f"expect: {w.label}"
+        if not inside:
+            results.append(Result(name, "slo", None, "no client op ran during the fault", exercised=0))
+            continue
+        bad = [c for c in inside if unavailable(c)]
+        share = 1 - len(bad) / len(inside)
+        lat = sorted((c.end if c.end is not None else max(until, c.start)) - c.start for c in inside)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e9
+        parts, ok = [], True
+        if spec.availability is not None:
+            ok = ok and share >= spec.availability
+            parts.append(f"availability {share:.1%} (expected >= {spec.availability:.0%})")
+        if spec.p99 is not None:
+            ok = ok and p99 <= spec.p99
+            parts.append(f"p99 {fmt_span(p99)} (expected <= {fmt_span(spec.p99)})")
+        first = min(bad, key=lambda c: c.start) if bad else None
+        results.append(
+            Result(
+                name,
+                "slo",
+                ok,
+                f"{', '.join(parts)} over {len(inside)} op(s) during the fault",
+                0 if ok else max(1, len(bad)),
+                None if ok or first is None else {"index": first.index, "f": first.f, "status": first.status},
+                details={"ops": len(inside), "unavailable": len(bad), "availability": share, "p99_s": p99},
+                formula=expect_checks.__doc__ or "",
+                exercised=len(inside),
+            )
+        )
+    return results
