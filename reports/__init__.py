@@ -31,7 +31,9 @@ def render_all(run: StoredRun, verdict: judge.Verdict) -> None:
     summary = markdown.render(run, verdict)
     (run.path / "summary.md").write_text(summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
+    marker = run.path / ".step-summary"  # once per run and job: re-rendering (report, analyze) adds nothing
+    if step_summary and not (marker.exists() and marker.read_text() == step_summary):
         with open(step_summary, "a") as f:
             f.write(summary + "\n")
+        marker.write_text(step_summary)
     (run.path / "report.html").write_text(html.render(run, verdict))

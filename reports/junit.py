@@ -18,6 +18,7 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
         failures=str(sum(r.valid is False for r in results)),
         skipped=str(sum(r.valid is None for r in results)),
         errors="0",
+        time=f"{sum(r.seconds for r in results):.3f}",
     )
     props = ET.SubElement(suite, "properties")
     for name, value in (
@@ -28,7 +29,11 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
         ET.SubElement(props, "property", name=name, value=str(value))
     for r in results:
         case = ET.SubElement(
-            suite, "testcase", classname=f"walletchaos.{run.scenario.name}.{r.kind}", name=r.name
+            suite,
+            "testcase",
+            classname=f"walletchaos.{run.scenario.name}.{r.kind}",
+            name=r.name,
+            time=f"{r.seconds:.3f}",
         )
         evidence = json.dumps(
             {"count": r.count, "first": r.first, "worst": r.worst, "last": r.last, "details": r.details},

@@ -52,6 +52,9 @@ def test_junit_has_one_testcase_per_check_with_failures_carrying_evidence(broken
     assert int(suite.get("tests", 0)) == len(cases) and int(suite.get("failures", 0)) == 1
     failure = next(c for c in cases if c.get("name") == "exactly_once").find("failure")
     assert failure is not None and '"key": "dup"' in (failure.text or "")
+    times = [float(c.get("time", "nan")) for c in cases]
+    assert all(t >= 0 for t in times) and sum(times) > 0, "every testcase carries the judge's time"
+    assert abs(float(suite.get("time", "nan")) - sum(times)) < 0.01
 
 
 def test_summary_md_is_written_and_appended_to_the_step_summary(
@@ -64,6 +67,12 @@ def test_summary_md_is_written_and_appended_to_the_step_summary(
     assert md.startswith("## walletchaos: `t` is **INVALID**")
     assert "| exactly_once | ❌ invalid |" in md and "<details><summary>exactly_once" in md
     assert step.read_text() == md + "\n"
+    write_all(broken_run)  # `walletchaos report` again in the same job: the summary is not added twice
+    assert step.read_text() == md + "\n"
+    other_job = tmp_path / "step2.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(other_job))
+    write_all(broken_run)
+    assert other_job.read_text() == md + "\n"
 
 
 def test_compare_fails_a_run_whose_recovery_regressed(tmp_path: Path) -> None:

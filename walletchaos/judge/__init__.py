@@ -1,4 +1,5 @@
-"""The judge: a pure function ``check(scenario, history, audit) -> Verdict``; no I/O, no clock.
+"""The judge: a pure function ``check(scenario, history, audit) -> Verdict``; no I/O, and the clock only
+times each checker for the reports (JUnit ``time``), never in a decision.
 
 Every invariant is a small function over ``Facts`` with its formula in the docstring. A checker that
 raises yields validity ``unknown`` (never a crash of the harness); the verdict takes the worst validity.
@@ -6,6 +7,7 @@ raises yields validity ``unknown`` (never a crash of the harness); the verdict t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..scenario import Scenario
@@ -18,11 +20,15 @@ __all__ = ["Result", "Verdict", "check"]
 
 
 def _guarded(name: str, kind: str, fn: Any, *args: Any) -> list[Result]:
+    started = time.perf_counter()  # reported (JUnit's time), never part of a decision
     try:
         out = fn(*args)
-        return out if isinstance(out, list) else [out]
+        out = out if isinstance(out, list) else [out]
     except Exception as exc:  # a crashing checker is unknown, not a harness crash
-        return [Result(name, kind, None, f"checker crashed: {exc.__class__.__name__}: {exc}")]
+        out = [Result(name, kind, None, f"checker crashed: {exc.__class__.__name__}: {exc}")]
+    for r in out:
+        r.seconds = (time.perf_counter() - started) / len(out)
+    return out
 
 
 def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:

@@ -44,6 +44,8 @@ class Result:
     """How many ops (or ledger transfers, accounts) the check looked at; 0 means "not exercised"."""
     counted: bool = True
     """False for a check the scenario did not ask for by name that nothing exercised: shown, not judged."""
+    seconds: float = 0.0
+    """How long the judge took for it (a checker that yields several results shares its time)."""
 
     @property
     def word(self) -> str:
