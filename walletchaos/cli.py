@@ -74,6 +74,7 @@ def main() -> None:
     Examples:
       walletchaos run scenarios/smoke.yaml              # the demo: load + light faults, judged
       walletchaos run scenarios/bad_deploy.yaml --seed 7
+      walletchaos init my_promo                         # a commented starting scenario
       walletchaos validate scenarios/*.yaml
       walletchaos analyze runs/latest                   # re-judge a stored run, no services
       walletchaos report runs/latest                    # re-render every report file
@@ -134,6 +135,35 @@ def _show_outcome(outcome: Any, name: str, seed: int) -> None:
     )
     if outcome.exit_code != 0:
         console.print(Text.assemble("re-run with: ", (outcome.rerun, "bold")), soft_wrap=True)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write it (default: NAME.yaml here).")
+@_guard
+def init(name: str, out: Path | None) -> int:
+    """Write a commented starting scenario NAME.yaml (closed and open load phases, a fault with an
+    expectation, SLOs), validated before it is written; an existing file is never overwritten."""
+    import re
+    from importlib import resources
+
+    from .loader import load_scenario
+
+    if not re.fullmatch(r"[a-z0-9_][a-z0-9_-]*", name) or len(name) > 64:
+        raise ScenarioError([f"init {name!r}: a name is [a-z0-9_-] (up to 64), not starting with '-'"])
+    path = out or Path(f"{name}.yaml")
+    if path.exists():
+        raise ScenarioError([f"{path}: already exists; choose another name or --out"])
+    template = resources.files("walletchaos").joinpath("templates/scenario.yaml").read_text()
+    draft = path.with_name(f".{path.name}.draft")
+    draft.write_text(template.format(name=name))
+    try:
+        load_scenario(draft)  # the scaffold is a valid scenario, or nothing is written
+        draft.rename(path)
+    finally:
+        draft.unlink(missing_ok=True)
+    console.print(Text.assemble(("wrote", "green"), f" {path}: edit it, then `walletchaos run {path}`"))
+    return 0
 
 
 @main.command()
