@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
 import traceback
@@ -24,20 +26,46 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` (one machine-readable document on stdout, the human output on stderr) and ``--quiet``."""
+    fn = click.option("--quiet", is_flag=True, help="No human output on stdout (errors still on stderr).")(fn)
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document to stdout (human output: stderr)."
+    )(fn)
+
+
+def emit(doc: dict[str, Any]) -> None:
+    """The ``--json`` document: the only thing a command writes to stdout in that mode."""
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
 def _guard(fn: Callable[..., int]) -> Callable[..., None]:
-    """Map the exception tree onto exit codes, in one place."""
+    """Map the exception tree onto exit codes, in one place (and, with --json, onto a JSON document)."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        global console
         signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends a command like Ctrl-C, never abruptly
+        as_json, quiet = kwargs.pop("as_json", False), kwargs.pop("quiet", False)
+        if quiet:
+            console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
+        elif as_json:
+            console = Console(stderr=True, highlight=False, soft_wrap=True)
+        if as_json:
+            kwargs["as_json"] = True
         try:
             code = fn(*args, **kwargs)
         except ScenarioError as exc:
             for problem in exc.problems:
                 err_console.print(Text.assemble(("error", "red"), ": ", problem), soft_wrap=True)
             code = EXIT_BAD_INPUT
+            if as_json:
+                emit({"schema": "walletchaos.problems/v1", "exit_code": code, "problems": exc.problems})
         except WalletchaosError as exc:
             err_console.print(Text.assemble(("harness error", "red"), ": ", str(exc)), soft_wrap=True)
             code = exc.exit_code
+            if as_json:
+                emit({"schema": "walletchaos.problems/v1", "exit_code": code, "problems": [str(exc)]})
         except KeyboardInterrupt:
             err_console.print(Text("interrupted", style="yellow"))
             code = EXIT_UNKNOWN
@@ -95,8 +123,9 @@ def main() -> None:
     help="Where run directories go.",
 )
 @click.option("--runtime", type=click.Choice(["local", "docker"]), help="Override the scenario's runtime.")
+@output_options
 @_guard
-def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int:
+def run(scenario: Path, seed: int | None, out: Path, runtime: str | None, as_json: bool = False) -> int:
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown."""
     from reports import render_all
 
@@ -121,6 +150,10 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None) -> int
         _show_outcome(outcome, model.name, model.seed if seed is None else seed)
     except KeyboardInterrupt:  # the run is judged and stored; an interrupt while printing changes nothing
         err_console.print(Text("interrupted while printing; the run directory holds the verdict"))
+    if as_json:
+        stored = Path(outcome.run_dir) / "verdict.json"
+        doc = json.loads(stored.read_text()) if stored.is_file() else {"exit_code": outcome.exit_code}
+        emit({**doc, "run_dir": str(outcome.run_dir), "exit_code": outcome.exit_code})
     return outcome.exit_code
 
 
@@ -168,27 +201,33 @@ def init(name: str, out: Path | None) -> int:
 
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@output_options
 @_guard
-def validate(scenarios: tuple[Path, ...]) -> int:
+def validate(scenarios: tuple[Path, ...], as_json: bool = False) -> int:
     """Check scenario files; report every problem at once as file:line:col: field: message."""
     from .loader import load_scenario
 
     problems: list[str] = []
+    ok: list[str] = []
     for path in scenarios:
         try:
             load_scenario(path)
+            ok.append(str(path))
             console.print(Text.assemble(("ok", "green"), f" {path}"))
         except ScenarioError as exc:
             problems += exc.problems
     if problems:
-        raise ScenarioError(problems)
+        raise ScenarioError(problems)  # with --json: the problems document
+    if as_json:
+        emit({"schema": "walletchaos.validate/v1", "exit_code": 0, "ok": ok, "problems": []})
     return 0
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@output_options
 @_guard
-def analyze(run_dir: Path) -> int:
+def analyze(run_dir: Path, as_json: bool = False) -> int:
     """Re-judge a stored run (history + audit) without any service; rewrites verdict.json."""
     from reports import terminal, verdict_json
 
@@ -196,8 +235,11 @@ def analyze(run_dir: Path) -> int:
 
     stored = store.load_run(run_dir)
     verdict = judge.check(stored.scenario, stored.history, stored.audit)
-    store.write_json(stored.path / "verdict.json", verdict_json.render(stored, verdict))
+    doc = verdict_json.render(stored, verdict)
+    store.write_json(stored.path / "verdict.json", doc)
     terminal.show(console, verdict, f"{stored.scenario.name} (analyzed {stored.path})")
+    if as_json:
+        emit(doc)
     return verdict.exit_code
 
 
@@ -228,9 +270,16 @@ def report(run_dir: Path) -> int:
     "--p99-slack", type=float, default=0.25, show_default=True, help="Allowed relative rise of p99."
 )
 @click.option("--other-seed", is_flag=True, help="Compare runs with different seeds (refused by default).")
+@output_options
 @_guard
 def compare(
-    baseline: Path, run_dir: Path, recovery_slack: str, error_slack: float, p99_slack: float, other_seed: bool
+    baseline: Path,
+    run_dir: Path,
+    recovery_slack: str,
+    error_slack: float,
+    p99_slack: float,
+    other_seed: bool,
+    as_json: bool = False,
 ) -> int:
     """Deltas between two stored runs; exit 1 when RUN_DIR regressed past a slack (release gating)."""
     from rich.table import Table
@@ -256,6 +305,17 @@ def compare(
         )
     console.print(table)
     regressed = [r.metric for r in rows if r.regression]
+    if as_json:
+        emit(
+            {
+                "schema": "walletchaos.compare/v1",
+                "exit_code": 1 if regressed else 0,
+                "baseline": str(baseline),
+                "run": str(run_dir),
+                "rows": [vars(r) for r in rows],
+                "regressed": regressed,
+            }
+        )
     if regressed:
         console.print(f"[bold red]regressed[/]: {', '.join(regressed)}")
         return 1

@@ -88,13 +88,16 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
 
 
 def test_bad_deploy_is_caught_naming_the_invariant(tmp_path: Path) -> None:
-    done = run_cli("run", "scenarios/bad_deploy.yaml", out=tmp_path)
+    done = run_cli("run", "scenarios/bad_deploy.yaml", "--json", out=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     violated = {r["name"] for r in verdict_of(tmp_path)["results"] if r["valid"] == "invalid"}
     assert "exactly_once" in violated
+    doc = json.loads(done.stdout)  # --json: stdout is the verdict document alone, the rest went to stderr
+    assert doc["valid"] == "invalid" and doc["exit_code"] == 1 and Path(doc["run_dir"]).is_dir()
+    assert "exactly_once" in {r["name"] for r in doc["results"] if r["valid"] == "invalid"}
     assert (
-        "exactly_once" in done.stdout
-        and "re-run with: walletchaos run scenarios/bad_deploy.yaml --seed 3" in done.stdout
+        "exactly_once" in done.stderr
+        and "re-run with: walletchaos run scenarios/bad_deploy.yaml --seed 3" in done.stderr
     )
 
 
