@@ -43,6 +43,8 @@ def render(state: LiveState) -> RenderableType:
     )
     table.add_row("error rate", Text(f"{rate:.1%}", style="red" if rate > 0.05 else "green"))
     table.add_row("p99", "-" if p99 is None else f"{p99:.0f} ms")
+    if s.get("dropped"):  # open-model arrivals that found no free user, so far
+        table.add_row("dropped", Text(f"{s['dropped']} arrivals", style="yellow"))
     with state.lock:
         faults = ", ".join(state.active.values()) or "none"
         events = list(state.events)
