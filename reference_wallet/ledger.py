@@ -1,10 +1,11 @@
 """Money operations: transfers (the correct path and the defect variants), reads, audit.
 
 The correct transfer is ONE transaction holding ONE statement, ``wallet_transfer`` (sql/002_transfer.sql):
-per-key advisory lock, idempotency lookup, both account rows locked in id order (no deadlocks), refund,
-funds and risk checks, then the transfer, both ledger postings (summing to zero) and both balances. The
-wallet commits after reading its outcome. The defect catalog turns the function's knobs or splits the
-transaction; it never has a second copy of the rules.
+per-key advisory lock, idempotency lookup, the payer's row locked (the payee is credited in one of its
+credit slots, so a hot merchant does not serialize payments), refund, funds and risk checks, then the
+transfer, both ledger postings (summing to zero) and both balances. The wallet commits after reading its
+outcome. The defect catalog turns the function's knobs or splits the transaction; it never has a second
+copy of the rules. A balance is read from the ``account_balances`` view everywhere.
 """
 
 from __future__ import annotations
@@ -30,22 +31,15 @@ SELECT json_build_object('seq', seq, 'transfer_id', transfer_id, 'idempotency_ke
 FROM ledger ORDER BY seq"""
 """One NDJSON line per posting, rendered by PostgreSQL (no per-row Python objects beyond one str)."""
 LEDGER_BATCH = 5_000
-CREDITS = "(SELECT account_id, sum(amount) AS credits FROM account_credits GROUP BY account_id)"
-"""An account's balance is its row's balance plus its credit slots (sql/001_schema.sql)."""
-SNAPSHOT = f"""
-SELECT a.id, (a.balance + coalesce(c.credits, 0))::bigint AS balance FROM accounts a
-LEFT JOIN {CREDITS} c ON c.account_id = a.id ORDER BY a.id"""
+SNAPSHOT = "SELECT id, balance FROM account_balances ORDER BY id"
+"""account_balances (sql/001_schema.sql): an account's row plus its credit slots, the one definition."""
 # audit_lies: hide transfers with id % 7 = 0 from the ledger and take their deltas out of the balances
 LYING_LEDGER = LEDGER.replace("ORDER BY", "WHERE transfer_id % 7 <> 0 ORDER BY")
-LYING_SNAPSHOT = f"""
-SELECT a.id, (a.balance + coalesce(c.credits, 0) - coalesce(h.d, 0))::bigint AS balance FROM accounts a
-LEFT JOIN {CREDITS} c ON c.account_id = a.id
+LYING_SNAPSHOT = """
+SELECT a.id, (a.balance - coalesce(h.d, 0))::bigint AS balance FROM account_balances a
 LEFT JOIN (SELECT account_id, sum(delta) AS d FROM ledger WHERE transfer_id % 7 = 0 GROUP BY account_id) h
 ON h.account_id = a.id ORDER BY a.id"""
-ACCOUNT = """
-SELECT id, (balance + (SELECT coalesce(sum(amount), 0) FROM account_credits WHERE account_id = $1))::bigint
-       AS balance, currency, kind
-FROM accounts WHERE id = $1"""
+ACCOUNT = "SELECT id, balance, currency, kind FROM account_balances WHERE id = $1"
 LONG_STATEMENTS = "SET LOCAL statement_timeout = 60000"
 
 

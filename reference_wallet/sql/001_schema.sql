@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS account_credits (
     PRIMARY KEY (account_id, slot)
 );
 
+-- The one definition of a balance: the account row plus its credit slots (one snapshot per statement).
+CREATE OR REPLACE VIEW account_balances AS
+SELECT a.id, a.currency, a.kind,
+       (a.balance + coalesce((SELECT sum(c.amount) FROM account_credits c WHERE c.account_id = a.id), 0))::bigint
+       AS balance
+FROM accounts a;
+
 CREATE TABLE IF NOT EXISTS login_failures (
     account_id BIGINT NOT NULL REFERENCES accounts (id),
     at         TIMESTAMPTZ NOT NULL DEFAULT now()

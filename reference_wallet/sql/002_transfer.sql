@@ -80,8 +80,7 @@ BEGIN
     END IF;
 
     -- credits only ever add: slots committed after this read can only raise the real balance
-    IF src.balance + (SELECT coalesce(sum(c.amount), 0) FROM account_credits c WHERE c.account_id = p_from)
-            + p_allowance < p_amount THEN
+    IF (SELECT b.balance FROM account_balances b WHERE b.id = p_from) + p_allowance < p_amount THEN
         outcome := 'insufficient_funds';
         RETURN;
     END IF;
