@@ -16,8 +16,7 @@ from pathlib import Path
 
 import _scenario
 from _figure import figure
-
-SECOND = 10**9
+from _scenario import SECOND
 
 
 def main() -> int:
@@ -40,9 +39,7 @@ def main() -> int:
     nemesis = [r for r in records if r["process"] == "nemesis"]
     applied = [r["time"] for r in nemesis if r["f"] == "apply" and r["type"] == "ok"]
     healed = [r["time"] for r in nemesis if r["f"] == "heal" and r["type"] == "invoke"]
-    invokes = {(r["process"], r["op"]): r for r in records if r["type"] == "invoke" and r["f"] == "pay"}
-    oks = [(invokes[(r["process"], r["op"])], r) for r in records
-           if r["type"] == "ok" and r["f"] == "pay" and (r["process"], r["op"]) in invokes]  # fmt: skip
+    oks = [(inv, end) for inv, end in _scenario.client_ops(records, {"pay"}) if end["type"] == "ok"]
     if not applied or not healed or not oks:
         print(f"nothing to measure in {run_dir}: fault applied {len(applied)}, healed {len(healed)}, "
               f"acknowledged payments {len(oks)}")  # fmt: skip

@@ -50,20 +50,18 @@ def run(users: int, rate: float, seconds: int, work: Path) -> dict[str, float]:
     for s in steady:
         per_second.setdefault(s // 10**9, Counter())[(s % 10**9) // 10**7] += 1
     busiest = sum(max(c.values()) for c in per_second.values()) / max(1, len(steady))
-    latencies = sorted(
-        r["time"] - invokes[(r["process"], r["op"])]["intended"]
-        for r in records
-        if r["type"] == "ok"
-        and (r["process"], r["op"]) in invokes
-        and invokes[(r["process"], r["op"])]["intended"] >= skip
-    )
+    latencies = [
+        end["time"] - inv["intended"]
+        for inv, end in _scenario.client_ops(records, {"pay", "p2p", "balance"}, skip)
+        if end["type"] == "ok"
+    ]
     span = (steady[-1] - steady[0]) / 1e9 if len(steady) > 1 else 1.0
     return {
         "offered": users * rate,
         "achieved": len(steady) / span,
         "busiest_10ms_share": busiest,
-        "p50_ms": latencies[len(latencies) // 2] / 1e6 if latencies else float("nan"),
-        "p99_ms": latencies[int(len(latencies) * 0.99)] / 1e6 if latencies else float("nan"),
+        "p50_ms": _scenario.percentile(latencies, 0.5),
+        "p99_ms": _scenario.percentile(latencies, 0.99),
     }
 
 
