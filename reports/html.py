@@ -15,12 +15,19 @@ from plotly.subplots import make_subplots
 from walletchaos import fault as registry
 from walletchaos import judge
 from walletchaos.judge.model import validity_word
+from walletchaos.plan import make_plan
 from walletchaos.store import StoredRun
 
-from . import series, verdict_json
+from . import series, summary, verdict_json
 
 CONFIG = {"displaylogo": False, "responsive": True}  # no link out of the offline page
-COLORS = {"ok": "#59a14f", "fail": "#edc948", "info": "#e15759"}
+OUTCOMES = {  # outcome -> (what people read, colour): unknown is not painted as a failure
+    "ok": ("ok", "#59a14f"),
+    "fail": ("failed (definite)", "#e15759"),
+    "info": ("unknown (outcome not known at the time)", "#9d9da6"),
+}
+PHASE_FILL = ("#dde6f0", "#c4d3e3")
+RECOVERY_FILL = "#59a14f"
 
 
 def _fault_color(name: str) -> str:
@@ -34,53 +41,113 @@ def _op_times(run: StoredRun) -> dict[int, float]:
     return {int(r["index"]): r["time"] / 1e9 for r in run.history if r["type"] == "invoke"}
 
 
+def _label(text: str | None, where: str) -> dict[str, Any]:
+    """Annotation arguments for a band, or none (plotly writes "new text" for an annotation without text)."""
+    return (
+        {}
+        if text is None
+        else {"annotation_text": text, "annotation_position": where, "annotation_font_size": 10}
+    )
+
+
+def phases(run: StoredRun) -> list[tuple[str, float, float]]:
+    """The load's phases as (name, start s, end s) on the run's clock (0 = the load's start)."""
+    return list(make_plan(run.scenario, run.meta.get("seed")).phases)
+
+
 def timeline(
     run: StoredRun, verdict: judge.Verdict, faults: list[dict[str, Any]], s: series.Series
 ) -> go.Figure:
+    """Three rows sharing one clock (0 = the load's start): the load phases as a strip, throughput by
+    outcome, latency from the intended start. Fault windows (apply invoked -> heal done) are shaded in the
+    fault's colour, each heal's invoke is a dashed line, and the recovery window (heal invoked -> recovered)
+    a green band with a dotted edge, so overlaps between them stay visible."""
     fig = make_subplots(
-        rows=2,
+        rows=3,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.06,
-        row_heights=[0.6, 0.4],
-        subplot_titles=("throughput (ops/s) by outcome", "latency from intended start (ms)"),
+        vertical_spacing=0.05,
+        row_heights=[0.06, 0.56, 0.38],
+        subplot_titles=(
+            "",
+            "throughput (ops/s) by outcome",
+            "latency from intended start, every outcome (ms)",
+        ),
     )
-    for kind in ("ok", "fail", "info"):
+    for kind, (label, color) in OUTCOMES.items():
         fig.add_trace(
             go.Bar(
                 x=s.t,
                 y=getattr(s, kind),
-                name=kind,
-                marker_color=COLORS[kind],
-                hovertemplate=f"{kind}: %{{y:.0f}}/s at %{{x:.1f}}s<extra></extra>",
+                name=label,
+                marker_color=color,
+                hovertemplate=f"{label}: %{{y:.0f}}/s at %{{x:.1f}}s<extra></extra>",
             ),
-            row=1,
+            row=2,
             col=1,
         )
-    for name, values, dash in (("p50", s.p50_ms, "dot"), ("p99", s.p99_ms, "solid")):
+    lines = [("p50, all", s.p50_ms, "dot", "#4e79a7"), ("p99, all", s.p99_ms, "solid", "#4e79a7")]
+    lines += [
+        (f"p99, {OUTCOMES[k][0].split(' ')[0]}", v, "dash", OUTCOMES[k][1])
+        for k, v in s.p99_by_outcome.items()
+    ]
+    for name, values, dash, color in lines:
+        if not any(v is not None for v in values):
+            continue
         fig.add_trace(
             go.Scatter(
                 x=s.t,
                 y=values,
                 name=name,
                 mode="lines",
-                line={"dash": dash, "color": "#4e79a7"},
+                line={"dash": dash, "color": color},
                 connectgaps=False,
             ),
-            row=2,
+            row=3,
             col=1,
         )
-    for f in faults:
+    for i, (name, start, end) in enumerate(phases(run)):
         fig.add_vrect(
-            x0=f["invoked_s"],
-            x1=f["healed_s"],
-            fillcolor=_fault_color(f["name"]),
-            opacity=0.18,
+            x0=start,
+            x1=end,
+            row=1,
+            col=1,
+            fillcolor=PHASE_FILL[i % 2],
+            opacity=1,
+            exclude_empty_subplots=False,  # the strip has no trace of its own
             line_width=0,
-            annotation_text=f"{f['name']} @ {f['target']}",
-            annotation_position="top left",
+            annotation_text=f"phase {name}",
+            annotation_position="inside left",
             annotation_font_size=10,
         )
+    for f in faults:
+        label = f"{f['name']} @ {f['target']}"
+        for row in (2, 3):
+            fig.add_vrect(
+                x0=f["invoked_s"],
+                x1=f["healed_s"],
+                row=row,
+                col=1,
+                fillcolor=_fault_color(f["name"]),
+                opacity=0.18,
+                line_width=0,
+                **_label(label if row == 2 else None, "top left"),
+            )
+            heal = f.get("heal_invoked_s", f["healed_s"])
+            fig.add_vline(x=heal, row=row, col=1, line_dash="dash", line_width=1, line_color="#555")
+            if f.get("recovery_s"):
+                fig.add_vrect(
+                    x0=heal,
+                    x1=heal + f["recovery_s"],
+                    row=row,
+                    col=1,
+                    fillcolor=RECOVERY_FILL,
+                    opacity=0.10,
+                    line_width=1,
+                    line_dash="dot",
+                    line_color=RECOVERY_FILL,
+                    **_label(f"recovered +{f['recovery_s']:.1f}s" if row == 2 else None, "bottom right"),
+                )
     times = _op_times(run)
     end = max(s.t, default=0.0)
     marks_x, marks_y, marks_text = [], [], []
@@ -105,18 +172,19 @@ def timeline(
                 text=marks_text,
                 hovertemplate="%{text}<extra></extra>",
             ),
-            row=1,
+            row=2,
             col=1,
         )
     fig.update_layout(
         barmode="stack",
         bargap=0,
-        height=560,
-        margin={"l": 50, "r": 20, "t": 40, "b": 40},
+        height=620,
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
         legend={"orientation": "h", "y": -0.08},
         template="plotly_white",
     )
-    fig.update_xaxes(title_text="seconds since start", row=2, col=1)
+    fig.update_yaxes(visible=False, fixedrange=True, row=1, col=1)
+    fig.update_xaxes(title_text="seconds since the load started", row=3, col=1)
     return fig
 
 
@@ -153,4 +221,13 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
             full_html=False, include_plotlyjs=False, div_id="errors", config=CONFIG
         ),
     }
-    return page.render(run=run, verdict=verdict, data=data, figures=figures, plotlyjs=get_plotlyjs())
+    return page.render(
+        run=run,
+        verdict=verdict,
+        data=data,
+        figures=figures,
+        plotlyjs=get_plotlyjs(),
+        tables=summary.TABLES,
+        header=summary.HEADER,
+        cells=summary.cells,
+    )

@@ -8,8 +8,23 @@ from walletchaos import judge
 from walletchaos.judge.model import validity_word
 from walletchaos.store import StoredRun
 
+from . import summary
+
 ICON = {True: "✅", False: "❌", None: "❔"}
 WORD_ICON = {"valid": "✅", "invalid": "❌", "unknown": "❔", "not exercised": "⚪"}
+
+
+def load_tables(load: dict[str, list[dict[str, object]]]) -> list[str]:
+    """The load summary (``summary.TABLES``) as markdown tables."""
+    lines: list[str] = []
+    for key, first in summary.TABLES:
+        lines += [
+            "",
+            f"| {first} | " + " | ".join(summary.HEADER[1:]) + " |",
+            "|---" * len(summary.HEADER) + "|",
+        ]
+        lines += ["| " + " | ".join(summary.cells(row)) + " |" for row in load.get(key, [])]
+    return lines
 
 
 def render(run: StoredRun, verdict: judge.Verdict) -> str:
@@ -27,6 +42,8 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {r.name} | {WORD_ICON[r.word]} {r.word} | {r.summary} |" for r in verdict.results]
+    lines += ["", "Load (latency from the intended start, over every completed op; time 0 = load start):"]
+    lines += load_tables(summary.build(run).to_json())
     for r in verdict.violated():
         lines += [
             "",

@@ -11,11 +11,31 @@ from rich.text import Text
 from walletchaos import judge
 from walletchaos.judge.model import validity_word
 
+from . import summary
+
 STYLE = {True: "green", False: "bold red", None: "yellow"}
 MARK = {"valid": "PASS", "invalid": "FAIL", "unknown": "UNKNOWN", "not exercised": "NOT EXERCISED"}
 
 
-def show(console: Console, verdict: judge.Verdict, title: str) -> None:
+def show_load(console: Console, load: dict[str, list[dict[str, object]]]) -> None:
+    """The load summary (verdict.json's ``load``): per operation and per phase."""
+    for key, first in summary.TABLES:
+        table = Table(title=f"load by {first}", expand=False, title_justify="left")
+        for i, head in enumerate((first, *summary.HEADER[1:])):
+            table.add_column(head, justify="left" if i == 0 else "right")
+        for row in load.get(key, []):
+            table.add_row(*(Text(c) for c in summary.cells(row)))
+        console.print(table)
+
+
+def show(
+    console: Console,
+    verdict: judge.Verdict,
+    title: str,
+    load: dict[str, list[dict[str, object]]] | None = None,
+) -> None:
+    if load:
+        show_load(console, load)
     table = Table(title=title, show_lines=False, expand=False)
     table.add_column("check")
     table.add_column("result")

@@ -1,12 +1,18 @@
 """verdict.json, schema ``walletchaos.verdict/v1``:
 
     {"schema": "walletchaos.verdict/v1", "scenario", "seed", "runtime", "valid": "valid|invalid|unknown",
-     "exit_code", "rerun", "stats": {...},
-     "faults": [{"name", "target", "invoked_s", "applied_s", "healed_s", "healed_ok", "recovery_s"}],
+     "exit_code", "rerun", "clock": "load_start|harness", "stats": {...},
+     "load": {"by_op": [row], "by_phase": [row]},  row: {"name", "count", "seconds", "per_s", "ok", "failed",
+              "unknown", "failed_share", "unknown_share", "p50_ms", "p95_ms", "p99_ms"} (reports/summary.py)
+     "faults": [{"name", "target", "invoked_s", "applied_s", "heal_invoked_s", "healed_s", "healed_ok",
+                 "recovery_s" (from heal_invoked_s)}],
      "results": [{"name", "kind": "invariant|evidence|recovery|slo", "valid", "summary", "count",
                   "first", "worst", "last", "details", "formula"}]}
 
-Times are seconds since the run's origin. Additive changes keep v1; anything else bumps the version.
+Times are seconds on the run's one clock: 0 is the start of the load (``clock: load_start``, the time 0 of
+the fault schedule, so a fault ``at: 6s`` is near 6); set-up before it is negative. Runs recorded before the
+history had a ``load_start`` op count from the harness's start (``clock: harness``). Additive changes keep
+v1; anything else bumps the version.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from walletchaos import judge
+from walletchaos.ops import Fn
 from walletchaos.store import StoredRun
+
+from . import summary
 
 SCHEMA = "walletchaos.verdict/v1"
 
@@ -31,6 +40,7 @@ def faults(verdict: judge.Verdict) -> list[dict[str, Any]]:
             "target": w.target,
             "invoked_s": w.begin / 1e9,
             "applied_s": w.start / 1e9,
+            "heal_invoked_s": (w.heal_begin if w.heal_begin is not None else w.end) / 1e9,
             "healed_s": w.end / 1e9,
             "healed_ok": w.healed_ok,
             "recovery_s": recovery.get(f"{w.name}@{w.start / 1e9}"),
@@ -53,7 +63,9 @@ def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:
         "exit_code": verdict.exit_code,
         "rerun": run.meta.get("rerun"),
         "versions": run.meta.get("versions"),
+        "clock": "load_start" if any(r["f"] == Fn.LOAD_START for r in run.history) else "harness",
         "stats": body["stats"],
+        "load": summary.build(run).to_json(),
         "faults": faults(verdict),
         "results": body["results"],
     }

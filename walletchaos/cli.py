@@ -161,7 +161,9 @@ def _show_outcome(outcome: Any, name: str, seed: int) -> None:
     from reports import terminal
 
     if outcome.verdict is not None:
-        terminal.show(console, outcome.verdict, f"{name} (seed {seed})")
+        stored = Path(outcome.run_dir) / "verdict.json"
+        load = json.loads(stored.read_text()).get("load") if stored.is_file() else None
+        terminal.show(console, outcome.verdict, f"{name} (seed {seed})", load)
     console.print(
         Text.assemble("run directory: ", (str(outcome.run_dir), "bold"), f"  (report: {outcome.report})"),
         soft_wrap=True,
@@ -237,7 +239,7 @@ def analyze(run_dir: Path, as_json: bool = False) -> int:
     verdict = judge.check(stored.scenario, stored.history, stored.audit)
     doc = verdict_json.render(stored, verdict)
     store.write_json(stored.path / "verdict.json", doc)
-    terminal.show(console, verdict, f"{stored.scenario.name} (analyzed {stored.path})")
+    terminal.show(console, verdict, f"{stored.scenario.name} (analyzed {stored.path})", doc["load"])
     if as_json:
         emit(doc)
     return verdict.exit_code

@@ -12,7 +12,9 @@ once; every writer builds its records with it, and ``read`` checks each line aga
                ``login``, ``attack``, ``auth_probe``; ``apply`` / ``heal`` / ``crash`` for faults;
                ``accounts``, ``snapshot``, ``load_exit``, ``abort`` for the harness
 - ``value``    arguments and results: accounts, amount, idempotency ``key``, ``as`` (session account) ...
-- ``time``     monotonic ns since the run's origin; ``intended`` the scheduled start (coordinated omission)
+- ``time``     monotonic ns since the load's shape started (``load_start``, time 0 of the fault schedule and
+               of every report; set-up ops before it are negative; histories without ``load_start`` count
+               from the harness's start); ``intended`` the scheduled start (coordinated omission)
 - ``status``   HTTP status (0 for a transport error); ``error`` an error code or exception name
 - ``fault``, ``target``, ``params`` for fault actions
 
@@ -87,11 +89,16 @@ def pair(history: Iterable[dict[str, Any]]) -> list[Call]:
     return sorted(calls.values(), key=lambda c: c.index)
 
 
-def merge(*streams: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge record streams by time (stable), then number them."""
+def merge(*streams: Iterable[dict[str, Any]], zero: int = 0) -> list[dict[str, Any]]:
+    """Merge record streams by time (stable), then number them; ``zero`` (same clock as the streams)
+    becomes time 0 of the merged history, so every reader of it shares one clock."""
     merged = sorted((r for s in streams for r in s), key=lambda r: r["time"])
     for i, rec in enumerate(merged):
         rec["index"] = i
+        if zero:
+            rec["time"] -= zero
+            if rec.get("intended") is not None:
+                rec["intended"] -= zero
     return merged
 
 

@@ -433,7 +433,8 @@ class Run:
         if self.snapshots is not None:
             self.snapshots.stop()
         taken = self.snapshots.records if self.snapshots else []
-        merged = history.merge(self.records, nemesis.records if nemesis else [], taken, client)
+        zero = next((r["time"] for r in self.records if r["f"] == Fn.LOAD_START), 0)
+        merged = history.merge(self.records, nemesis.records if nemesis else [], taken, client, zero=zero)
         history.write(self.run_dir / "history.jsonl", merged)
         client_path.unlink(missing_ok=True)
         (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords

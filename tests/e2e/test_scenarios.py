@@ -73,15 +73,14 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
     records = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     faults = [r for r in records if r["process"] == "nemesis"]
     assert [r["f"] for r in faults if r["type"] == "ok"] == ["apply", "heal", "apply", "heal"]
-    # faults land on the load's own clock: `at` seconds after the load process started its shape
+    # one clock: time 0 of the history is the moment the load process started its shape, and faults land
+    # `at` seconds after it; the report draws the fault bands at those same times
     start = next(r for r in records if r["f"] == "load_start" and r["type"] == "ok")
-    assert start["value"] == {"reported": True}
-    late = [
-        (r["time"] - start["time"]) / 1e9 - r["value"]["planned_at"]
-        for r in faults
-        if r["f"] == "apply" and r["type"] == "invoke"
-    ]
+    assert start["value"] == {"reported": True} and start["time"] == 0
+    applies = [r for r in faults if r["f"] == "apply" and r["type"] == "invoke"]
+    late = [r["time"] / 1e9 - r["value"]["planned_at"] for r in applies]
     assert len(late) == 2 and all(0 <= s < 0.25 for s in late), late
+    assert [f["invoked_s"] for f in verdict["faults"]] == [r["time"] / 1e9 for r in applies]
     assert leftovers() <= before, "the run left processes or clusters behind"
     again = subprocess.run([*CLI, "analyze", str(run_dir)], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and json.loads((run_dir / "verdict.json").read_text())["valid"] == "valid"

@@ -76,6 +76,10 @@ def test_report_renders_charts_without_errors_in_chromium(
     page = dom.stdout
     assert len(re.findall(r'class="main-svg"', page)) >= 4, "both plotly charts drawn"
     assert "process.kill @ postgres" in page, "the fault window is labelled"
+    assert ">phase p<" in page, "the load phase strip is drawn"
+    assert ">new text<" not in page, "no placeholder annotation"
+    assert "recovered +" in page, "the recovery window is drawn and labelled"
+    assert 'id="load-by_op"' in page and 'id="load-by_phase"' in page, "the load summary tables"
     assert re.search(r'<pre id="js-errors"[^>]*></pre>', page), re.search(
         r'<pre id="js-errors".*?</pre>', page, re.S
     )

@@ -140,12 +140,25 @@ class Book:
             duration_ms,
         )
 
-    def fault(self, name: str, target: str, apply_at_ms: int, heal_at_ms: int, healed: bool = True) -> None:
+    def fault(
+        self,
+        name: str,
+        target: str,
+        apply_at_ms: int,
+        heal_at_ms: int,
+        healed: bool = True,
+        heal_takes_ms: int = 1,
+    ) -> None:
+        """A fault applied at ``apply_at_ms`` (taking 1 ms) and healed from ``heal_at_ms`` for
+        ``heal_takes_ms`` (a restart's heal takes as long as the restart)."""
         value = {"action": 0, "fault": name, "target": target, "params": {}}
-        for f, at, kind in (("apply", apply_at_ms, "ok"), ("heal", heal_at_ms, "ok" if healed else "info")):
+        for f, at, kind, took in (
+            ("apply", apply_at_ms, "ok", 1),
+            ("heal", heal_at_ms, "ok" if healed else "info", heal_takes_ms),
+        ):
             op = next(self.ids)
             self.history.append(Op("nemesis", op, Kind.INVOKE, Fn(f), at * MS, value).record())
-            self.history.append(Op("nemesis", op, Kind(kind), Fn(f), at * MS + MS, value).record())
+            self.history.append(Op("nemesis", op, Kind(kind), Fn(f), (at + took) * MS, value).record())
 
     def audit(self, snapshot: dict[int, int] | None = None, **extra: Any) -> dict[str, Any]:
         snap = snapshot if snapshot is not None else self.balances

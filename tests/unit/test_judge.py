@@ -213,6 +213,28 @@ def test_recovery_time_from_heal_until_success_holds() -> None:
     assert result(verdict(book, slo=slo), "recovery: process.kill on postgres").valid is False
 
 
+def test_recovery_counts_from_the_heal_invoke_and_reports_detect_and_recover_times() -> None:
+    """A heal that restarts the database takes 2 s; the clients' outage through it is part of recovery."""
+    book = Book({1: 10_000, 2: 0})
+    book.fault("process.kill", "postgres", 500, 1_000, heal_takes_ms=2_000)
+    book.clock = 0
+    for i in range(50):  # healthy before the fault
+        book.transfer(f"h{i}", 1, 2, 1, duration_ms=1)
+    book.clock = 800 * 1_000_000  # the first 503s are felt 300 ms after the apply
+    for i in range(200):  # 11 ms apart until 3 s: the heal's restart is still coming up
+        book.transfer(f"d{i}", 1, 2, 1, kind="fail", status=503, duration_ms=1)
+    for i in range(200):
+        book.transfer(f"u{i}", 1, 2, 1, duration_ms=1)
+    slo = {"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}}
+    r = result(verdict(book, slo=slo), "recovery: process.kill on postgres")
+    d = r.details
+    assert d["heal_invoked_s"] == 1.0 and d["healed_s"] == 3.0
+    assert 1.9 <= d["recovery_s"] <= 2.1, d  # from the heal's invoke, not its completion (which is ~0)
+    assert 0.2 <= d["time_to_detect_s"] <= 0.4 and 2.4 <= d["time_to_recover_s"] <= 2.6, d
+    slo = {"recovery": {"max": "1s", "success": 0.9, "hold": "500ms"}}
+    assert result(verdict(book, slo=slo), "recovery: process.kill on postgres").valid is False
+
+
 def test_latency_slo_uses_intended_start_times() -> None:
     book = Book({1: 10_000, 2: 0})
     for i in range(100):

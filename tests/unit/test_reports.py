@@ -10,7 +10,7 @@ import pytest
 
 from reports import write_all
 from reports.compare import Slack, compare
-from tests.unit.builders import Book, recovering_book, write_run
+from tests.unit.builders import MS, Book, recovering_book, write_run
 from walletchaos.errors import ScenarioError
 
 SLO = {"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}}
@@ -124,3 +124,73 @@ def test_compare_refuses_other_scenarios_and_other_seeds_unless_told(tmp_path: P
         compare(base, reseeded, Slack())
     assert "seed 8 is not the baseline's 7" in refused.value.problems[0]
     assert not any(r.regression for r in compare(base, reseeded, Slack(), other_seed=True))
+
+
+def test_load_summary_per_op_and_phase_counts_every_outcome_in_its_latency(tmp_path: Path) -> None:
+    """Two phases of 1 s: warm-up pays quickly; the peak's payments fail slowly (3 s timeouts, unknown)
+    and its balance reads are refused (503): the percentiles show the slow unknowns, not only successes."""
+    book = Book({1: 10_000, 2: 0})
+    for i in range(50):
+        book.transfer(f"w{i}", 1, 2, 1, duration_ms=5)  # 15 ms apart: 0-0.75 s
+    book.clock = 1_000 * MS
+    for i in range(20):
+        book.transfer(f"p{i}", 1, 2, 1, kind="info", status=0, duration_ms=3_000)
+        book.clock -= 3_000 * MS  # overlapping timeouts: all 20 start within the peak phase
+        book._op(1, "balance", {"account": 1, "as": 1}, "fail", 503, duration_ms=2)
+    shape = [{"phase": "warm", "for": "1s", "users": 1}, {"phase": "peak", "for": "1s", "users": 1}]
+    run = write_run(tmp_path / "run", book, load={"shape": shape})
+    write_all(run)
+    load = json.loads((run / "verdict.json").read_text())["load"]
+    op = {r["name"]: r for r in load["by_op"]}
+    assert op["pay"]["count"] == 70 and op["pay"]["ok"] == 50 and op["pay"]["unknown"] == 20
+    assert op["balance"]["failed"] == 20 and op["balance"]["failed_share"] == 1.0
+    assert op["pay"]["p99_ms"] >= 2_990, "the unknowns' 3 s count in the latency"
+    assert op["all"]["count"] == 90
+    phase = {r["name"]: r for r in load["by_phase"]}
+    assert phase["warm"]["count"] == 50 and phase["warm"]["unknown_share"] == 0
+    assert phase["warm"]["p99_ms"] is not None and phase["warm"]["p99_ms"] < 10
+    assert phase["peak"]["count"] == 40 and phase["peak"]["unknown_share"] == 0.5
+    assert phase["all"]["count"] == 90
+    md = (run / "summary.md").read_text()
+    assert "| phase | count |" in md and "| peak | 40 |" in md and "| operation | count |" in md
+
+
+def test_report_draws_phases_faults_heals_and_recovery_on_the_load_clock(tmp_path: Path) -> None:
+    """The timeline's shapes sit at the history's times (0 = the load's start): phases at the plan's
+    boundaries, the fault band from apply invoked to heal done, the heal's invoke as a line, and the
+    recovery window after it."""
+    from reports import html, series
+    from reports.verdict_json import faults
+    from walletchaos import judge
+    from walletchaos.store import load_run
+
+    book = recovering_book(300)
+    shape = [{"phase": "warm", "for": "1s", "users": 1}, {"phase": "peak", "for": "3s", "users": 1}]
+    run = load_run(write_run(tmp_path / "run", book, slo=SLO, load={"shape": shape}))
+    verdict = judge.check(run.scenario, run.history, run.audit)
+    drawn = faults(verdict)
+    fig = html.timeline(run, verdict, drawn, series.build(run))
+    rects = [(s.x0, s.x1, s.fillcolor) for s in fig.layout.shapes if s.type == "rect"]
+    lines = [s.x0 for s in fig.layout.shapes if s.type == "line"]
+    assert (0, 1, html.PHASE_FILL[0]) in rects and (1, 4, html.PHASE_FILL[1]) in rects
+    assert any(r[:2] == (0.0, 1.001) for r in rects), rects  # apply invoked -> heal done
+    assert lines == [1.0, 1.0]  # the heal's invoke, in both chart rows
+    recovery = drawn[0]["recovery_s"]
+    assert 0.2 <= recovery <= 0.4 and (1.0, 1.0 + recovery, html.RECOVERY_FILL) in rects
+    texts = [a.text for a in fig.layout.annotations]
+    assert "phase warm" in texts and "phase peak" in texts and "process.kill @ postgres" in texts
+    legend = {t.name for t in fig.data}
+    assert {"ok", "failed (definite)", "unknown (outcome not known at the time)"} <= legend
+    assert "p99, failed" in legend, "latency of failures is drawn, not only of successes"
+
+
+def test_merge_puts_the_load_start_at_time_zero() -> None:
+    from walletchaos.history import merge
+
+    records = [
+        {"process": "setup", "op": 0, "type": "invoke", "f": "accounts", "time": 100},
+        {"process": "harness", "op": 2, "type": "invoke", "f": "load_start", "time": 500},
+        {"process": 1, "op": 1, "type": "invoke", "f": "pay", "time": 700, "intended": 650},
+    ]
+    merged = merge(records, zero=500)
+    assert [(r["time"], r.get("intended")) for r in merged] == [(-400, None), (0, None), (200, 150)]

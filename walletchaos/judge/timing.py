@@ -33,13 +33,24 @@ def buckets(calls: list[Call], start: int, end: int) -> list[tuple[int, int]]:
 
 
 def recovery_time(calls: list[Call], heal: int, load_end: int, success: float, hold_ns: int) -> float | None:
-    """Seconds from heal to the first moment t after which every non-empty bucket in [t, t + hold) has a
-    success ratio >= ``success`` (and at least one bucket has ops). None when never within the run."""
+    """Seconds from ``heal`` to the first moment t after which every non-empty bucket in [t, t + hold) has
+    a success ratio >= ``success`` (and at least one bucket has ops). None when never within the run.
+    ``recovery_checks`` passes the heal's invoke, so the time a restart takes to come back counts."""
     series = buckets(calls, heal, load_end)
     hold = max(1, hold_ns // BUCKET_NS)
     for i in range(0, max(0, len(series) - hold + 1)):
         window = [(a, t) for a, t in series[i : i + hold] if t]
         if window and all(a / t >= success for a, t in window):
+            return i * BUCKET_NS / 1e9
+    return None
+
+
+def time_to_detect(calls: list[Call], w: FaultWindow, success: float) -> float | None:
+    """Seconds from the fault's apply invoke to the first 100 ms bucket (by invoke time, up to the heal's
+    completion) whose success ratio fell below ``success``: how soon clients felt it. None when no bucket
+    did (a fault that only slowed the wallet down)."""
+    for i, (good, total) in enumerate(buckets(calls, w.begin, w.end)):
+        if total and good / total < success:
             return i * BUCKET_NS / 1e9
     return None
 
@@ -102,22 +113,29 @@ def unknown_applied(f: Facts, w: FaultWindow) -> dict[str, int]:
 
 
 def recovery_checks(f: Facts) -> list[Result]:
-    """Per fault: recovery_time(heal) <= slo.recovery.max. Unknown when the run ended too soon to tell, and
-    inconclusive (unknown) when the fault showed no effect in the history (see ``fault_effect``)."""
+    """Per fault: recovery_time(heal invoked) <= slo.recovery.max, with the time to detect (apply invoked ->
+    first bucket below the success ratio) and to recover (apply invoked -> recovered) beside it. Unknown
+    when the run ended too soon to tell, and inconclusive (unknown) when the fault showed no effect in the
+    history (see ``fault_effect``)."""
     slo = f.scenario.slo.recovery
     calls = _availability_calls(f)
     results = []
     for w in f.windows:
-        rt = recovery_time(calls, w.end, f.load_end, slo.success, int(slo.hold * 1e9))
+        heal = w.heal_begin if w.heal_begin is not None else w.end
+        rt = recovery_time(calls, heal, f.load_end, slo.success, int(slo.hold * 1e9))
         name = f"recovery: {w.label}"
         took_effect, effect = fault_effect(f, w)
+        detect = time_to_detect(calls, w, slo.success)
         details = {
             "fault": w.name,
             "target": w.target,
             "applied_s": w.start / 1e9,
+            "heal_invoked_s": heal / 1e9,
             "healed_s": w.end / 1e9,
             "recovery_s": rt,
             "bound_s": slo.max,
+            "time_to_detect_s": detect,
+            "time_to_recover_s": None if rt is None else round((heal - w.begin) / 1e9 + rt, 3),
             "effect": effect,
             **unknown_applied(f, w),
         }
