@@ -86,11 +86,27 @@ class Database:
                         await conn.execute(_schema_sql())
                     finally:
                         await conn.execute("SELECT pg_advisory_unlock(815)")
+                await self._warm()
                 self.migrated = True
                 log.info("schema ready")
             except Exception as exc:  # any failure: keep trying, readiness stays false
                 log.warning("migration waiting for database: %s", exc.__class__.__name__)
                 await asyncio.sleep(interval_s)
+
+    async def _warm(self) -> None:
+        """Open the pool's connections before readiness says yes: a replica that joins under load (restarted
+        behind the balancer) would otherwise open them all inside requests' acquire timeouts and answer
+        503 for its first second (measured: ~30 requests of the smoke's replica restart)."""
+        assert self.pool is not None
+        held = []
+        try:
+            for _ in range(self.s.pool_size):
+                held.append(await self.pool.acquire(timeout=self.s.connect_timeout_s * 5))
+        except Exception as exc:  # a cold pool is slower, not wrong: readiness does not wait on it
+            log.warning("pool warm-up stopped after %d connection(s): %s", len(held), exc.__class__.__name__)
+        finally:
+            for conn in held:
+                await self.pool.release(conn)
 
     async def close(self) -> None:
         if self.pool is not None:

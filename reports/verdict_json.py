@@ -4,6 +4,8 @@
      "exit_code", "rerun", "clock": "load_start|harness", "stats": {...},
      "load": {"by_op": [row], "by_phase": [row]},  row: {"name", "count", "seconds", "per_s", "ok", "failed",
               "unknown", "failed_share", "unknown_share", "p50_ms", "p95_ms", "p99_ms"} (reports/summary.py)
+     "balancer": {"wallet<i>": {"responses": {"2xx", ...}, "wretr", "wredis", "econ", "eresp", "chkdown",
+                  "downtime", "status"}} | null  (HAProxy's counters at the end of the load),
      "faults": [{"name", "target", "invoked_s", "applied_s", "heal_invoked_s", "healed_s", "healed_ok",
                  "recovery_s" (from heal_invoked_s)}],
      "results": [{"name", "kind": "invariant|evidence|recovery|slo", "valid", "summary", "count",
@@ -51,6 +53,12 @@ def faults(verdict: judge.Verdict) -> list[dict[str, Any]]:
     ]
 
 
+def balancer(run: StoredRun) -> dict[str, Any] | None:
+    """The balancer's per-replica counters recorded at the end of the load (None: no balancer)."""
+    done = (r for r in run.history if r["f"] == Fn.BALANCER and r["type"] == "ok")
+    return next((r.get("value", {}).get("replicas") for r in done), None)
+
+
 def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:
     body = verdict.to_json()
     return {
@@ -66,6 +74,7 @@ def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:
         "clock": "load_start" if any(r["f"] == Fn.LOAD_START for r in run.history) else "harness",
         "stats": body["stats"],
         "load": summary.build(run).to_json(),
+        "balancer": balancer(run),
         "faults": faults(verdict),
         "results": body["results"],
     }

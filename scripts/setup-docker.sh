@@ -26,7 +26,7 @@ fi
 
 stamp_src=$(cat dockerfiles/*.Dockerfile dockerfiles/*.sh dockerfiles/*.txt reference_wallet/*.py reference_wallet/sql/*.sql tools/bin/.toxiproxy-* tools/bin/.gowallet-* 2>/dev/null | sha256sum | cut -c1-16)
 have_all=1
-for image in walletchaos/wallet walletchaos/postgres walletchaos/toxiproxy walletchaos/gowallet; do
+for image in walletchaos/wallet walletchaos/postgres walletchaos/toxiproxy walletchaos/haproxy walletchaos/gowallet; do
   [ -n "$(curl -fsS --unix-socket /var/run/docker.sock "http://localhost/images/json?filters=%7B%22reference%22%3A%5B%22$image%22%5D%7D" | tr -d '[]')" ] || have_all=0
 done
 if [ "$have_all" = 0 ] || [ ! -f "tools/.images-$stamp_src" ]; then

@@ -28,6 +28,7 @@ done
 need_apt=()
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_apt+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 [ "$WITH_BROWSER" = 1 ] && ! command -v chromium >/dev/null 2>&1 && need_apt+=(chromium)
 [ "$WITH_BENCH" = 1 ] && ! command -v wrk >/dev/null 2>&1 && need_apt+=(wrk)

@@ -39,6 +39,7 @@ class Fn(StrEnum):
     LOAD_START = "load_start"  # harness: the load's shape started (time 0 of the fault schedule)
     LOAD_EXIT = "load_exit"  # harness: how the load process ended
     ABORT = "abort"  # harness: abort_if stopped the load
+    BALANCER = "balancer"  # harness: the balancer's per-replica counters at the end of the load
 
 
 TRANSFER_FS = (Fn.PAY, Fn.P2P, Fn.REFUND, Fn.UNAUTHORIZED)

@@ -285,6 +285,7 @@ class Run:
     def _drive(self, stack: Stack, nemesis: Nemesis, accounts: dict[str, Any]) -> None:
         config = {
             "ingress_urls": stack.ingress_urls,
+            "pinned": stack.balancer is None,
             "origin_ns": self.origin_ns,
             "seed": self.plan.seed,
             "tag": self.tag,
@@ -338,6 +339,23 @@ class Run:
         reader.join(timeout=5)
         log.close()
         self._record_load_exit()
+        self._record_balancer(stack)
+
+    def _record_balancer(self, stack: Stack) -> None:
+        """The balancer's per-replica counters at the end of the load (responses by class, retries,
+        redispatches, health-check downs): which replicas served, and what the balancer absorbed."""
+        if stack.balancer is None:
+            return
+        t = self.now()
+        try:
+            value: dict[str, Any] = {"replicas": stack.balancer.stats()}
+            kind = Kind.OK
+        except InfraError as exc:
+            value, kind = {"error": str(exc)}, Kind.INFO
+        self.records += [
+            Op("harness", 3, Kind.INVOKE, Fn.BALANCER, t, {}).record(),
+            Op("harness", 3, kind, Fn.BALANCER, t, value).record(),
+        ]
 
     def _record_load_exit(self) -> None:
         """How the load process ended: the judge treats requests it may have lost differently when it did

@@ -34,6 +34,11 @@ class WalletConfig(Model):
     start_timeout: Span = Field(30.0, gt=0, le=600)
     """How long each replica may take until GET /readyz answers 200 (else exit 255 with its log tail)."""
     replicas: int = Field(1, ge=1, le=8)
+    balancer: Literal["haproxy", "none"] = "haproxy"
+    """``haproxy``: clients reach the replicas through HAProxy (health checks on /readyz, retries of requests
+    that never reached a replica; see walletchaos/stack/balancer.py), ``ingress`` is the clients' link to it
+    and ``ingress[i]`` its link to replica i. ``none``: each client is pinned to one replica's link
+    ``ingress[i]`` (user n to replica n mod replicas), for experiments that need it."""
     defects: list[str] = []
     version: str = "1.0.0"
     settings: dict[str, float | int | str] = {}
@@ -311,7 +316,7 @@ class Scenario(Model):
             return []
         out: list[tuple[tuple[str | int, ...], str]] = []
         w = self.wallet
-        for name in ("command", "image", "env", "defects", "replicas"):
+        for name in ("command", "image", "env", "defects", "replicas", "balancer"):
             if name in w.model_fields_set:
                 out.append(
                     (

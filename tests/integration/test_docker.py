@@ -67,9 +67,11 @@ def wait_ready(url: str, seconds: float = 30) -> None:
 
 def test_containers_are_labelled_and_use_host_networking(client, stack: DockerStack) -> None:  # type: ignore[no-untyped-def]
     mine = client.containers.list(filters={"label": f"{LABEL}={stack.run_id}"})
-    assert {c.labels["walletchaos.role"] for c in mine} == {"postgres", "toxiproxy", "wallet0", "wallet1"}
+    roles = {c.labels["walletchaos.role"] for c in mine}
+    assert roles == {"postgres", "toxiproxy", "haproxy", "wallet0", "wallet1"}
     assert all(c.attrs["HostConfig"]["NetworkMode"] == "host" for c in mine)
-    assert status(stack.ingress_urls[0] + "/readyz") == 200
+    assert status(stack.ingress_urls[0] + "/readyz") == 200  # through the HAProxy container
+    assert stack.balancer is not None and set(stack.balancer.stats()) == {"wallet0", "wallet1"}
 
 
 @pytest.mark.parametrize("action", ["kill", "stop", "pause", "restart"])
@@ -87,13 +89,20 @@ def test_container_faults_on_postgres(stack: DockerStack, action: str) -> None:
 
 @pytest.mark.parametrize("action", ["kill", "stop", "pause", "restart"])
 def test_container_faults_on_a_wallet_replica(stack: DockerStack, action: str) -> None:
-    url = stack.ingress_urls[1]
+    """The replica's own link fails; the balancer routes around it (a paused replica holds the requests it
+    got until the health checks take it out, as a hung process does behind a real balancer)."""
+    url, front = stack.links[1], stack.ingress_urls[0]
     f = apply_heal(stack, f"process.{action}", "wallet[1]")
     f.apply()
     try:
         if action != "restart":
             assert status(url + "/healthz", timeout=1.0) == 0
-        assert status(stack.ingress_urls[0] + "/healthz") == 200
+            assert stack.balancer is not None
+            deadline = time.monotonic() + 8
+            while stack.balancer.stats()["wallet1"]["status"] != "DOWN":
+                assert time.monotonic() < deadline, "the balancer kept a dead replica"
+                time.sleep(0.2)
+        assert [status(front + "/healthz") for _ in range(10)] == [200] * 10
     finally:
         f.heal()
     wait_ready(url + "/readyz")
@@ -103,22 +112,22 @@ def test_network_fault_through_the_toxiproxy_container(stack: DockerStack) -> No
     f = apply_heal(stack, "network.down", "ingress[0]")
     f.apply()
     try:
-        assert status(stack.ingress_urls[0] + "/healthz", timeout=1.0) == 0
+        assert status(stack.links[0] + "/healthz", timeout=1.0) == 0
     finally:
         f.heal()
-    assert status(stack.ingress_urls[0] + "/healthz") == 200
+    assert status(stack.links[0] + "/healthz") == 200
 
 
 def test_bad_deploy_replaces_containers_and_rolls_back(stack: DockerStack) -> None:
     f = apply_heal(stack, "deploy", "wallet", defects=["double_apply"])
     assert f.apply()["rolled_out"] == ["wallet0", "wallet1"]
     try:
-        for url in stack.ingress_urls:
+        for url in stack.links:
             wait_ready(url + "/healthz")
             assert httpx.get(url + "/version").json()["defects"] == ["double_apply"]
     finally:
         f.heal()
-    for url in stack.ingress_urls:
+    for url in stack.links:
         wait_ready(url + "/readyz")
         assert httpx.get(url + "/version").json()["defects"] == []
 

@@ -22,7 +22,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     scenario = Scenario.model_validate(
         {
             "name": "faults",
-            "wallet": {"replicas": 2},
+            "wallet": {"replicas": 2, "balancer": "none"},  # each link reached directly
             "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
         }
     )

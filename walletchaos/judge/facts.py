@@ -71,6 +71,8 @@ class Facts:
     """Audit snapshots taken during the load (Jepsen's bank reads)."""
     load_exit: dict[str, Any] = field(default_factory=dict)
     """How the load process ended: ``{"returncode", "clean"}`` (empty in older histories)."""
+    balancer: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per replica (``wallet{i}``), the balancer's counters at the end of the load (empty without one)."""
 
     @classmethod
     def build(cls, scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Facts:
@@ -99,6 +101,7 @@ class Facts:
             audit,
             [c for c in calls if c.f == "snapshot"],
             next((c.value for c in calls if c.f == "load_exit"), {}),
+            next((c.value.get("replicas", {}) for c in calls if c.f == "balancer" and c.type == "ok"), {}),
         )
 
     # -- derived views ---------------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
     """Whether the fault showed an effect in the history, and what: client ops on the faulted path (see
     ``on_path``) that overlapped its window were unavailable more often (+1 point and at least one), or
     their median latency rose to >= 1.5x the median of the path's ops outside every fault window + 2 ms;
-    for a deploy, the new version read back on some replica."""
+    for a deploy, the new version read back on some replica; behind a balancer that masked it from the
+    clients, what the balancer saw of the faulted replicas (``balancer_effect``)."""
     if w.name == "deploy" and w.applied.get("rolled_out"):
         return True, f"version read back on {', '.join(w.applied['rolled_out'])}"
     calls = on_path(_availability_calls(f), w.target)
@@ -95,9 +96,35 @@ def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
     med_in, med_out = _median_latency(inside), _median_latency(outside)
     if med_in >= 1.5 * med_out + 0.002:
         return True, f"median latency {fmt_span(med_in)} during the fault vs {fmt_span(med_out)} outside"
+    absorbed = balancer_effect(f, w.target)
+    if absorbed:
+        return True, absorbed
     return False, (
         f"no observable effect: {share_in:.0%} unavailable (outside {share_out:.0%}), median latency "
         f"{fmt_span(med_in)} (outside {fmt_span(med_out)}) over {len(inside)} op(s)"
+    )
+
+
+def balancer_effect(f: Facts, target: str) -> str:
+    """What the balancer saw of a fault behind it (``wallet[i]`` / ``ingress[i]``, or every replica): health
+    checks that took a replica down, requests it retried or redispatched, connection and response errors.
+    A balancer that masks a replica kill from every client still shows it here; these counters cover the
+    whole load, so they attribute to the fault only what happened to the faulted replicas. Empty: none."""
+    base, index = split_target(target)
+    if not f.balancer or base not in ("wallet", "ingress") or (base == "ingress" and index is None):
+        return ""
+    names = [f"wallet{index}"] if index is not None else sorted(f.balancer)
+    seen = [f.balancer[n] for n in names if n in f.balancer]
+
+    def total(key: str) -> int:
+        return sum(int(s.get(key) or 0) for s in seen if str(s.get(key) or "0").isdigit())
+
+    downs, retried, errors = total("chkdown"), total("wretr"), total("econ") + total("eresp")
+    if not (downs or retried or errors):
+        return ""
+    return (
+        f"the balancer took {', '.join(names)} down {downs} time(s) and retried {retried} request(s) "
+        f"elsewhere after {errors} connection/response error(s)"
     )
 
 

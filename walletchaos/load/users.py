@@ -103,8 +103,9 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
 
         def __init__(self, environment: Any) -> None:
             self.number = next(numbers)
-            self.via = self.number % len(config["ingress_urls"])  # the ingress link (replica) it is pinned to
-            self.host = config["ingress_urls"][self.via]
+            # pinned (no balancer): the ingress link, so the replica, this user always uses; else None
+            self.via = self.number % len(config["ingress_urls"]) if config["pinned"] else None
+            self.host = config["ingress_urls"][self.via or 0]
             super().__init__(environment)
             self.rng = random.Random(f"{config['seed']}:{self.number}")
             self.me = accounts["users"][self.number % len(accounts["users"])]
@@ -167,7 +168,9 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             body: Any = None,
             headers: dict[str, str] | None = None,
         ) -> tuple[str, int, dict[str, Any]]:
-            op = recorder.invoke(self.number, f, {**value, "via": self.via}, intended)
+            op = recorder.invoke(
+                self.number, f, value if self.via is None else {**value, "via": self.via}, intended
+            )
             intended_ns = recorder.now() if intended is None else intended
             with self.client.request(
                 method, path, json=body, headers=headers or {}, name=f, catch_response=True

@@ -3,11 +3,14 @@ runs unchanged on local processes or containers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import InfraError
 from ..targets import split_target
+from .balancer import Balancer
+from .proc import free_port
 from .toxiproxy import ToxiproxyClient
 
 __all__ = ["Replica", "Service", "Stack", "StackHandle", "Targets", "Version", "split_target"]
@@ -68,6 +71,9 @@ class StackHandle(Protocol):
 
     def replicas(self) -> list[Replica]: ...
 
+    balancer: Balancer | None
+    """HAProxy in front of the replicas (``wallet.balancer: haproxy``), else None: clients pinned."""
+
 
 class Stack(StackHandle, Protocol):
     """A whole runtime: what the orchestrator starts, drives and always closes."""
@@ -85,7 +91,14 @@ class Stack(StackHandle, Protocol):
 
 class Targets:
     """Resolves scenario targets (``ingress[i]``, ``db``, ``postgres``, ``wallet[i]``) identically on every
-    runtime; a runtime provides ``replicas()`` and ``postgres()``."""
+    runtime, and wires the ingress the same way on each; a runtime provides ``replicas()``, ``postgres()``
+    and a way to start the balancer."""
+
+    balancer: Balancer | None = None
+    ingress_urls: list[str]
+    """What clients use: the balancer's link ``ingress``, or (pinned) every ``ingress{i}``."""
+    links: list[str]
+    """Replica i through its own link ``ingress{i}`` (the balancer's path to it), in replica order."""
 
     def replicas(self) -> list[Replica]:
         raise NotImplementedError
@@ -93,11 +106,37 @@ class Targets:
     def postgres(self) -> Service:
         raise NotImplementedError
 
+    @property
+    def toxiproxy(self) -> ToxiproxyClient:
+        raise NotImplementedError
+
+    def wire_ingress(
+        self, replica_ports: list[int], start_balancer: Callable[[list[str]], Balancer] | None
+    ) -> None:
+        """One Toxiproxy link ``ingress{i}`` in front of each replica; then either the clients use those
+        links directly (pinned, ``start_balancer`` None), or a balancer is started over them and the
+        clients reach it through the link ``ingress``:  load -> [ingress] -> HAProxy -> [ingress{i}]."""
+        links = []
+        for i, port in enumerate(replica_ports):
+            listen = free_port()
+            self.toxiproxy.create_proxy(f"ingress{i}", f"127.0.0.1:{listen}", f"127.0.0.1:{port}")
+            links.append(f"127.0.0.1:{listen}")
+        self.links = [f"http://{link}" for link in links]
+        if start_balancer is None:
+            self.ingress_urls = list(self.links)
+            return
+        self.balancer = start_balancer(links)
+        front = free_port()
+        self.toxiproxy.create_proxy("ingress", f"127.0.0.1:{front}", f"127.0.0.1:{self.balancer.port}")
+        self.ingress_urls = [f"http://127.0.0.1:{front}"]
+
     def proxies(self, link: str) -> list[str]:
         base, index = split_target(link)
         if base == "db":
             return ["db"]
         names = [f"ingress{i}" for i in range(len(self.replicas()))]
+        if self.balancer is not None and index is None:
+            return ["ingress"]  # the clients' link to the balancer
         return names if index is None else [names[self._checked(index, len(names))]]
 
     def services(self, target: str) -> list[Service]:

@@ -16,6 +16,8 @@ from typing import Any
 from ..errors import InfraError, WalletError
 from ..scenario import Scenario
 from . import reference
+from .balancer import Balancer
+from .balancer import config as balancer_config
 from .base import Replica, Service, Targets, Version
 from .proc import free_port, http_ok, port_open, wait_until
 from .toxiproxy import ToxiproxyClient, toxiproxy_version
@@ -26,6 +28,7 @@ IMAGES = {
     "wallet": "walletchaos/wallet:latest",
     "postgres": "walletchaos/postgres:latest",
     "toxiproxy": "walletchaos/toxiproxy:latest",
+    "haproxy": "walletchaos/haproxy:latest",
 }
 EXAMPLE_IMAGES = {"gowallet": "walletchaos/gowallet:latest"}
 """Built beside the harness's images as an example of a user's own wallet image; no run needs it."""
@@ -174,9 +177,11 @@ class DockerStack(Targets):
         self.client: Any = None
         self.containers: list[Any] = []
         self.ingress_urls: list[str] = []
+        self.links: list[str] = []
         self._replicas: list[WalletContainer] = []
         self._postgres: ContainerService | None = None
         self._toxiproxy: ToxiproxyClient | None = None
+        self._haproxy: Any = None
         self.db_url = ""
 
     @property
@@ -211,6 +216,7 @@ class DockerStack(Targets):
         remove_stale(self.client)
         needed = [IMAGES["postgres"], IMAGES["toxiproxy"]]
         needed += [IMAGES["wallet"]] if self.scenario.wallet.image is None else []
+        needed += [IMAGES["haproxy"]] if self.scenario.wallet.balancer == "haproxy" else []
         missing = [i for i in needed if not self.client.images.list(name=i)]
         if missing:
             raise InfraError(
@@ -231,9 +237,25 @@ class DockerStack(Targets):
             replica = WalletContainer(self, i, version)
             replica.wait_ready(wallet.start_timeout if wallet.image else max(60.0, wallet.start_timeout))
             self._replicas.append(replica)
-            ingress = free_port()
-            self.toxiproxy.create_proxy(f"ingress{i}", f"127.0.0.1:{ingress}", f"127.0.0.1:{replica.port}")
-            self.ingress_urls.append(f"http://127.0.0.1:{ingress}")
+        balanced = wallet.balancer == "haproxy"
+        self.wire_ingress([r.port for r in self._replicas], self._start_haproxy if balanced else None)
+
+    def _start_haproxy(self, servers: list[str]) -> Balancer:
+        haproxy = Balancer(free_port(), free_port())
+        cfg = balancer_config(haproxy.port, haproxy.stats_port, servers)
+        self._haproxy = container = self.run_container(
+            IMAGES["haproxy"], "haproxy", None, {"HAPROXY_CONFIG": cfg}
+        )
+
+        def up() -> bool:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=10).decode(errors="replace").rstrip()
+                raise InfraError(f"the HAProxy container exited at start:\n{tail}")
+            return http_ok(f"http://127.0.0.1:{haproxy.stats_port}/stats")
+
+        wait_until(up, 30, "the HAProxy container")
+        return haproxy
 
     def replicas(self) -> list[Replica]:
         return list(self._replicas)
@@ -244,7 +266,12 @@ class DockerStack(Targets):
 
     def versions(self) -> dict[str, str]:
         engine_version = self.client.version().get("Version", "?") if self.client else "?"
-        return {"runtime": "docker", "engine": engine_version, "toxiproxy": toxiproxy_version(self.toxiproxy)}
+        out = {"runtime": "docker", "engine": engine_version, "toxiproxy": toxiproxy_version(self.toxiproxy)}
+        if self._haproxy is not None:
+            with contextlib.suppress(Exception):
+                said = self._haproxy.exec_run(["haproxy", "-v"]).output.decode(errors="replace")
+                out["haproxy"] = said.removeprefix("HAProxy version ").split(" ")[0]
+        return out
 
     def save_logs(self, container: Any) -> None:
         with contextlib.suppress(Exception):

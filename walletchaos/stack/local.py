@@ -11,6 +11,8 @@ from pathlib import Path
 
 from ..scenario import Scenario
 from ..teardown import Teardown
+from .balancer import Balancer, HAProxyProcess
+from .balancer import version as haproxy_version
 from .base import Replica, Service, Targets
 from .postgres import PostgresCluster
 from .proc import free_port
@@ -28,6 +30,7 @@ class ProcessStack(Targets):
         self.logs = run_dir / "logs"
         self.server: ToxiproxyServer | None = None
         self.ingress_urls: list[str] = []
+        self.links: list[str] = []
         self.undo = Teardown()
 
     @property
@@ -87,7 +90,14 @@ class LocalStack(ProcessStack):
             self.wallets.append(wallet)
             self.undo.push(f"stop wallet{i}", wallet.stop)  # before it starts: it may be killed while waiting
             wallet.start(wait_s=cfg.start_timeout, ready=True)
-            self.add_ingress(f"127.0.0.1:{wallet.port}")
+        balanced = cfg.balancer == "haproxy"
+        self.wire_ingress([w.port for w in self.wallets], self._start_haproxy if balanced else None)
+
+    def _start_haproxy(self, servers: list[str]) -> Balancer:
+        haproxy = HAProxyProcess(servers, self.run_dir)
+        self.undo.push("stop HAProxy", haproxy.stop)
+        haproxy.start()
+        return haproxy
 
     def _destroy_cluster(self) -> None:
         """Keep the server log, stop the server, delete the directory. An interrupted initdb may leave its
@@ -116,6 +126,8 @@ class LocalStack(ProcessStack):
 
     def versions(self) -> dict[str, str]:
         out = {"runtime": "local", **super().versions()}
+        if self.balancer is not None:
+            out["haproxy"] = haproxy_version()
         if self.pg is not None:
             out["postgres_bin"] = str(self.pg.bindir)
         return out
