@@ -37,7 +37,16 @@ SETUPS: dict[str, tuple[str, dict[str, Any]]] = {
     "ack_without_apply": ("smoke", {}),
     "over_refund": ("smoke", {}),
     "accept_tampered_token": ("smoke", {}),
-    "retry_wrong_amount": ("db_blackhole", {"load": {"client_timeout": "500ms", "retries": 3}}),
+    # the defect needs a retry of a key its replica saw but did not apply: a client that gives up (300 ms)
+    # before a starved pool (2 connections, 400 ms acquire timeout) refuses, then retries on the same
+    # replica (pinned: the defect remembers keys per process)
+    "retry_wrong_amount": (
+        "smoke",
+        {
+            "load": {"client_timeout": "300ms", "retries": 3},
+            "wallet": {"balancer": "none", "settings": {"pool_size": 2}},
+        },
+    ),
 }
 
 

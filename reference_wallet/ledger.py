@@ -3,9 +3,9 @@
 The correct transfer is ONE transaction holding ONE statement, ``wallet_transfer`` (sql/002_transfer.sql):
 per-key advisory lock, idempotency lookup, the payer's row locked (the payee is credited in one of its
 credit slots, so a hot merchant does not serialize payments), refund, funds and risk checks, then the
-transfer, both ledger postings (summing to zero) and both balances. The wallet commits after reading its
-outcome. The defect catalog turns the function's knobs or splits the transaction; it never has a second
-copy of the rules. A balance is read from the ``account_balances`` view everywhere.
+transfer, both ledger postings (summing to zero) and both balances. The statement is its own transaction,
+one round trip (a refusal writes nothing). The defect catalog turns the function's knobs or splits the
+transaction; it never has a second copy of the rules. A balance is read from the ``account_balances`` view everywhere.
 """
 
 from __future__ import annotations
@@ -134,10 +134,15 @@ class Ledger:
     async def _one_transaction(
         self, conn: asyncpg.Connection, state: dict[str, bool], req: TransferRequest, bump: int = 0
     ) -> Any:
+        if not self.s.has("ack_without_apply"):
+            # One round trip: the statement is its own transaction (PostgreSQL commits it before answering;
+            # a refusal wrote nothing). Once it is sent, a failure may follow its commit: unknown (500).
+            state["committing"] = True
+            return await self._decide(conn, req, bump)
         started = time.monotonic()
         async with conn.transaction():
             answer = await self._decide(conn, req, bump)
-            if self.s.has("ack_without_apply") and time.monotonic() - started > self.s.slow_db_s:
+            if time.monotonic() - started > self.s.slow_db_s:
                 raise Unapplied(answer)  # rolls the transaction back, answers 201 anyway
             state["committing"] = True
         return answer

@@ -1,6 +1,9 @@
 -- One transfer in one statement: the whole decision runs inside PostgreSQL, so a transfer costs the wallet
--- three round trips (BEGIN, this call, COMMIT) instead of eight. The caller's transaction still decides:
--- the wallet commits only after reading the outcome, so a failure before COMMIT applied nothing.
+-- ONE round trip: the statement is its own transaction (PostgreSQL commits it before answering). Under
+-- 50 ms of database latency that is 50 ms of a pooled connection per transfer instead of 150 (BEGIN, call,
+-- COMMIT): the smoke's availability during that fault went from 73-94% to 99.9%. The price is honesty about
+-- a hang: once the statement is sent, a failure may follow its commit, so the wallet answers 500 (unknown),
+-- never a 503 claiming nothing was applied; a 503 still means the statement was never sent.
 --
 -- Outcome 'ok' (t is the new transfer), 'replay' (t is the stored one) or a refusal code; nothing is written
 -- unless the outcome is 'ok'. The p_* knobs after p_max_per_day exist for the defect catalog only; the

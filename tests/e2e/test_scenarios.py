@@ -206,3 +206,19 @@ load:
     meta = json.loads((tmp_path / "runs" / "latest" / "run.json").read_text())
     assert meta["exit_code"] == 1 and "crash_on_start" in meta["wallet_error"]
     assert leftovers() <= before
+
+
+def test_smoke_expectations_fail_a_wallet_without_database_timeouts(tmp_path: Path) -> None:
+    """The smoke says what it expects during its faults (>= 95% served); the reference wallet carrying
+    `no_db_timeouts` waits on its database instead of failing fast, and the run says so by name."""
+    import yaml
+
+    scenario = yaml.safe_load(Path("scenarios/smoke.yaml").read_text())
+    scenario["wallet"]["defects"] = ["no_db_timeouts"]
+    path = tmp_path / "smoke_no_timeouts.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    done = run_cli("run", str(path), out=tmp_path / "runs")
+    results = {r["name"]: r for r in verdict_of(tmp_path / "runs")["results"]}
+    assert done.returncode == 1, done.stdout[-2000:]
+    expect = results["expect: network.latency on db"]
+    assert expect["valid"] == "invalid" and "availability" in expect["summary"], expect

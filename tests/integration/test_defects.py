@@ -133,7 +133,10 @@ def test_stale_read_serves_an_old_balance(wallet_factory, on) -> None:  # type: 
 
 
 @ON_OFF
-def test_no_db_timeouts_hangs_instead_of_503(own_pg, wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+def test_no_db_timeouts_hangs_instead_of_failing_fast(own_pg, wallet_factory, on) -> None:  # type: ignore[no-untyped-def]
+    """A hung database: the correct wallet answers within its deadline. The transfer's one statement was
+    already sent on a pooled connection when the server stopped, so it may still commit once the server
+    resumes: the honest answer is 500 (outcome unknown), not a 503 that would claim nothing was applied."""
     wallet = wallet_factory(("no_db_timeouts",) if on else (), database_url=create_database(own_pg))
     a, m = wallet.accounts(("a", 1_000, "user"), ("m", 0, "merchant"))
     token = _token(wallet.login("a"))
@@ -147,7 +150,7 @@ def test_no_db_timeouts_hangs_instead_of_503(own_pg, wallet_factory, on) -> None
     if on:
         assert codes == [599] and elapsed >= 3
     else:
-        assert codes == [503] and elapsed < 1
+        assert codes == [500] and elapsed < 1
 
 
 @ON_OFF

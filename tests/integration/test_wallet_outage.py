@@ -1,4 +1,6 @@
-"""Database outage: fast 503s while it is gone (stopped or unreachable), recovery without a restart."""
+"""Database outage: fast answers while it is gone (stopped or hung), recovery without a restart. A 503 says
+nothing was applied; a transfer whose one statement was already sent when the server hung is answered 500
+(outcome unknown: it may commit when the server resumes)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ def _burst(wallet: Wallet, token: str, src: int, dst: int, tag: str, n: int = 40
         return list(pool.map(one, range(n)))
 
 
+def wallet_pool_size() -> int:
+    from reference_wallet.config import Settings
+
+    return int(Settings.pool_size)
+
+
 @pytest.mark.parametrize("outage", ["stop", "pause"])
 def test_database_outage_answers_503_fast_and_recovers_without_restart(
     own_pg, wallet_factory, outage
@@ -39,7 +47,12 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(
     own_pg.stop() if outage == "stop" else own_pg.pause()
     try:
         during = _burst(wallet, token, src, dst, "during")
-        assert {s for s, _ in during} == {503}
+        codes = {s for s, _ in during}
+        if outage == "stop":
+            assert codes == {503}
+        else:  # the pool's idle connections carried a statement into the hang; the rest could not connect
+            assert codes <= {500, 503} and 503 in codes, codes
+            assert sum(s == 500 for s, _ in during) <= wallet_pool_size(), during
         assert max(t for _, t in during) < 1.0, "every request answered within 1 s"
         assert httpx.get(wallet.url + "/readyz", timeout=5).status_code == 503
         if outage == "stop":  # a paused database holds the audit read up to its own 60 s deadline
@@ -55,7 +68,8 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(
     snap = wallet.snapshot()
     assert snap["total"] == 10_000
     keys = {p["idempotency_key"] for p in wallet.ledger()}
-    assert not any(k.startswith("during") for k in keys), "503 means nothing was applied"
+    refused = {f"during-{i}" for i, (status, _) in enumerate(during) if status == 503}
+    assert not keys & refused, "503 means nothing was applied"
     assert wallet.proc.running
 
 
