@@ -5,7 +5,8 @@ per-key advisory lock, idempotency lookup, the payer's row locked (the payee is 
 credit slots, so a hot merchant does not serialize payments), refund, funds and risk checks, then the
 transfer, both ledger postings (summing to zero) and both balances. The statement is its own transaction,
 one round trip (a refusal writes nothing). The defect catalog turns the function's knobs or splits the
-transaction; it never has a second copy of the rules. A balance is read from the ``account_balances`` view everywhere.
+transaction; it never has a second copy of the rules. A balance is read from the ``account_balances`` view
+everywhere.
 """
 
 from __future__ import annotations

@@ -129,11 +129,12 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None, as_jso
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown."""
     from reports import render_all
 
-    from .loader import load_scenario
+    from .loader import load_with_warnings
     from .orchestrator import RunOptions
     from .orchestrator import run as run_scenario
 
-    model = load_scenario(scenario)
+    model, warnings = load_with_warnings(scenario)
+    show_warnings(warnings)
     if runtime and runtime != model.runtime and model.runtime_problems(runtime):
         raise ScenarioError(
             [
@@ -206,23 +207,40 @@ def init(name: str, out: Path | None) -> int:
 @output_options
 @_guard
 def validate(scenarios: tuple[Path, ...], as_json: bool = False) -> int:
-    """Check scenario files; report every problem at once as file:line:col: field: message."""
-    from .loader import load_scenario
+    """Check scenario files; report every problem at once as file:line:col: field: message (and warnings,
+    which do not fail the check)."""
+    from .loader import load_with_warnings
 
     problems: list[str] = []
     ok: list[str] = []
+    warnings: list[str] = []
     for path in scenarios:
         try:
-            load_scenario(path)
+            _, said = load_with_warnings(path)
             ok.append(str(path))
             console.print(Text.assemble(("ok", "green"), f" {path}"))
+            warnings += said
+            show_warnings(said)
         except ScenarioError as exc:
             problems += exc.problems
     if problems:
         raise ScenarioError(problems)  # with --json: the problems document
     if as_json:
-        emit({"schema": "walletchaos.validate/v1", "exit_code": 0, "ok": ok, "problems": []})
+        emit(
+            {
+                "schema": "walletchaos.validate/v1",
+                "exit_code": 0,
+                "ok": ok,
+                "problems": [],
+                "warnings": warnings,
+            }
+        )
     return 0
+
+
+def show_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        err_console.print(Text.assemble(("warning", "yellow"), f": {warning}"), soft_wrap=True)
 
 
 @main.command()

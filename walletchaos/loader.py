@@ -191,6 +191,11 @@ def _clean_loc(err: dict[str, Any]) -> Loc:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read, parse and validate; raises ScenarioError listing every problem (exit 254)."""
+    return load_with_warnings(path)[0]
+
+
+def load_with_warnings(path: str | Path) -> tuple[Scenario, list[str]]:
+    """``load_scenario``, plus the scenario's warnings (``Scenario.warnings``) located like problems."""
     source = str(path)
     data, marks = parse_yaml(read_text(Path(path), source), source)
     if not isinstance(data, dict):
@@ -221,7 +226,8 @@ def load_scenario(path: str | Path) -> Scenario:
     if problems:
         raise ScenarioError(sorted(set(problems), key=_line_order))
     assert scenario is not None
-    return scenario
+    warnings = [f"{_where(source, marks, loc)}: {_dotted(loc)}: {msg}" for loc, msg in scenario.warnings()]
+    return scenario, sorted(warnings, key=_line_order)
 
 
 def _line_order(problem: str) -> tuple[int, int, str]:

@@ -283,6 +283,33 @@ class Scenario(Model):
             out.append((("accounts",), f"initial balances sum to {total}, beyond a 64-bit integer"))
         return out
 
+    def warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Valid, but measured through something else: a fault that may start while an earlier one is
+        still inside its recovery window (its heal + ``slo.recovery.max``), whose recovery is then judged
+        through the later fault. ``validate`` and ``run`` print these; they do not stop a run."""
+        grace = self.slo.recovery.max
+        out: list[tuple[tuple[str | int, ...], str]] = []
+
+        def starts(f: FaultSpec) -> tuple[float, float]:
+            return f.at if isinstance(f.at, tuple) else (f.at, f.at)
+
+        for i, earlier in enumerate(self.faults):
+            lo_i, hi_i = starts(earlier)
+            until = hi_i + earlier.for_ + grace
+            for j, later in enumerate(self.faults):
+                lo_j, hi_j = starts(later)
+                if j == i or (lo_j, j) < (lo_i, i) or hi_j < lo_i or lo_j >= until:
+                    continue
+                out.append(
+                    (
+                        ("faults", j, "at"),
+                        f"may start while faults[{i}] ({earlier.fault} on {earlier.target}) is healing or "
+                        f"recovering (until {until:g}s = heal + slo.recovery.max {grace:g}s): faults[{i}]'s "
+                        "recovery is then measured through this fault",
+                    )
+                )
+        return out
+
     def _fault_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         out: list[tuple[tuple[str | int, ...], str]] = []
         total = self.load.duration

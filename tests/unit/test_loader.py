@@ -107,3 +107,30 @@ def test_same_seed_same_plan_and_ranges_follow_the_seed(tmp_path: Path) -> None:
     assert len(starts) > 10 and all(1 <= a <= 8 for a in starts)
     plan = make_plan(s, 5)
     assert plan.faults[0].heal_at == pytest.approx(plan.faults[0].at + 3)
+
+
+def test_a_fault_inside_an_earlier_recovery_window_is_a_located_warning_not_a_problem(tmp_path: Path) -> None:
+    from walletchaos.loader import load_with_warnings
+
+    text = GOOD.replace("load:", "slo: {recovery: {max: 4s}}\nload:") + (
+        "  - {at: [7s, 9s], for: 1s, fault: process.kill, target: wallet}\n"
+        "  - {at: 9.5s, for: 1s, fault: network.latency, target: db, params: {latency: 5}}\n"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    scenario, warnings = load_with_warnings(path)  # valid: it loads
+    assert len(scenario.faults) == 3
+    located = [w.replace(str(path), "s.yaml") for w in warnings]
+    # faults[0] heals at 5 s and may recover until 9 s: faults[1] may start at 7 s (warned); faults[2]
+    # starts at 9.5 s, after faults[0]'s window but inside faults[1]'s (latest heal 10 s + 4 s)
+    assert len(located) == 2, located
+    assert located[0].startswith(
+        "s.yaml:8:10: faults[1].at: may start while faults[0] (network.latency on db)"
+    )
+    assert located[1].startswith(
+        "s.yaml:9:10: faults[2].at: may start while faults[1] (process.kill on wallet)"
+    )
+    spaced = text.replace("at: [7s, 9s]", "at: [6s, 6s]").replace("at: 9.5s", "at: 8s")
+    path.write_text(spaced.replace("max: 4s", "max: 900ms"))  # windows end at 5.9 s and 7.9 s
+    path.write_text(spaced)
+    assert load_with_warnings(path)[1] == []
