@@ -132,5 +132,4 @@ def test_a_fault_inside_an_earlier_recovery_window_is_a_located_warning_not_a_pr
     )
     spaced = text.replace("at: [7s, 9s]", "at: [6s, 6s]").replace("at: 9.5s", "at: 8s")
     path.write_text(spaced.replace("max: 4s", "max: 900ms"))  # windows end at 5.9 s and 7.9 s
-    path.write_text(spaced)
     assert load_with_warnings(path)[1] == []
