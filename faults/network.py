@@ -33,7 +33,7 @@ DOC = {
 class NetworkFault(Fault):
     family = "network"
     kinds: ClassVar[dict[str, str]] = DOC
-    targets = ("ingress", "db")
+    targets = ("ingress", "db", "replication")
     color = "#f28e2b"
 
     @classmethod

@@ -17,15 +17,26 @@ class ProcessFault(Fault):
         "stop": "graceful stop; heal starts it again",
         "pause": "freeze it (SIGSTOP / docker pause); heal resumes it",
         "restart": "stop and start at once; heal checks it is up",
+        "failover": "postgres only (database.standby): SIGKILL the primary, promote the standby, point "
+        "the db link at it; heal rebuilds the old primary as the new standby",
     }
     targets = ("postgres", "wallet")
     color = "#e15759"
+
+    @classmethod
+    def check(cls, kind: str, target: str, params: dict[str, Any]) -> Problems:
+        problems = super().check(kind, target, params)
+        if kind == "failover" and target != "postgres":
+            problems.append(("target", f"process.failover acts on 'postgres' (the primary), not '{target}'"))
+        return problems
 
     @classmethod
     def check_params(cls, kind: str, params: dict[str, Any]) -> Problems:
         return [("params", f"process.{kind} takes no parameters; got '{k}'") for k in params]
 
     def apply(self) -> dict[str, Any]:
+        if self.kind == "failover":
+            return self.stack.failover()
         done = {}
         for service in self.stack.services(self.target):
             {"kill": service.kill, "stop": service.stop, "pause": service.pause}.get(
@@ -35,6 +46,8 @@ class ProcessFault(Fault):
         return done
 
     def heal(self) -> dict[str, Any]:
+        if self.kind == "failover":
+            return self.stack.rebuild_standby()
         done = {}
         for service in self.stack.services(self.target):
             if self.kind == "pause":

@@ -421,10 +421,11 @@ def list_faults() -> int:
     from rich.table import Table
 
     from . import fault as registry
+    from .targets import SINGLE
 
     table = Table("fault", "targets", "what it does")
     for family, cls in sorted(registry.families().items()):
-        targets = ", ".join(t if t in ("db", "postgres") else f"{t}, {t}[i]" for t in cls.targets)
+        targets = ", ".join(t if t in SINGLE else f"{t}, {t}[i]" for t in cls.targets)
         for kind, doc in cls.kinds.items():
             table.add_row(Text(family if kind == family else f"{family}.{kind}"), Text(targets), Text(doc))
     console.print(table)

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from .stack.base import StackHandle, split_target
+from .targets import SINGLE
 
 Problems = list[tuple[str, str]]  # (field, message)
 
@@ -43,7 +44,7 @@ class Fault(ABC):
             if base not in cls.targets:
                 raise ValueError
         except ValueError:
-            valid = ", ".join(f"{t}, {t}[i]" if t != "db" and t != "postgres" else t for t in cls.targets)
+            valid = ", ".join(t if t in SINGLE else f"{t}, {t}[i]" for t in cls.targets)
             problems.append(("target", f"'{target}' is not a target of {cls.family} faults (valid: {valid})"))
         return problems + cls.check_params(kind, params)
 

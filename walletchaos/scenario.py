@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .durations import parse_span
-from .targets import split_target
+from .targets import SINGLE, split_target
 
 Span = Annotated[float, BeforeValidator(parse_span)]
 INT64 = 2**63 - 1
@@ -43,6 +43,14 @@ class WalletConfig(Model):
     version: str = "1.0.0"
     settings: dict[str, float | int | str] = {}
     """Wallet settings passed through ``--set`` (see reference_wallet/config.py), e.g. lockout_window_s."""
+
+
+class Database(Model):
+    standby: bool = False
+    """A streaming standby of the PostgreSQL primary (pg_basebackup), for ``process.failover``."""
+    replication: Literal["sync", "async"] = "async"
+    """``sync``: the primary acknowledges a commit once the standby has it (synchronous_standby_names);
+    ``async``: at once, so a failover may lose acknowledged commits."""
 
 
 class Accounts(Model):
@@ -260,6 +268,7 @@ class Scenario(Model):
     runtime: Literal["local", "docker"] = "local"
     target: Target | None = None
     wallet: WalletConfig = WalletConfig()
+    database: Database = Database()
     accounts: Accounts = Accounts()
     load: Load
     faults: list[FaultSpec] = []
@@ -272,6 +281,14 @@ class Scenario(Model):
         reversed ranges, targets the stack will not have, defects and settings the wallet does not know,
         totals beyond int64. The loader reports these with file:line:col like any other problem."""
         out = [*self._fault_problems(), *self._wallet_problems(), *self._target_problems()]
+        for i, f in enumerate(self.faults if not self.database.standby else []):
+            if f.fault == "process.failover" or f.target == "replication":
+                what = "process.failover" if f.fault == "process.failover" else "the replication link"
+                out.append((("faults", i, "fault"), f"{what} needs a standby: database: {{standby: true}}"))
+        if "replication" in self.database.model_fields_set and not self.database.standby:
+            out.append((("database", "replication"), "not acted on without database.standby: true"))
+        if self.database.standby and self.target is not None:
+            out.append((("database", "standby"), "not with target: the harness does not own its database"))
         if self.slo.dropped is not None and not any(p.open for p in self.load.shape):
             out.append((("slo", "dropped"), "no phase has `arrivals`: nothing can be dropped"))
         # accepted by the model but not acted on yet: refused, or a run would silently test something else
@@ -284,9 +301,10 @@ class Scenario(Model):
         return out
 
     def warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """Valid, but measured through something else: a fault that may start while an earlier one is
-        still inside its recovery window (its heal + ``slo.recovery.max``), whose recovery is then judged
-        through the later fault. ``validate`` and ``run`` print these; they do not stop a run."""
+        """Valid, but measured through something else: a fault that may start after an earlier one healed
+        but inside its recovery window (heal + ``slo.recovery.max``), whose recovery is then judged through
+        the later fault (faults that always run together are composed on purpose and not warned about).
+        ``validate`` and ``run`` print these; they do not stop a run."""
         grace = self.slo.recovery.max
         out: list[tuple[tuple[str | int, ...], str]] = []
 
@@ -298,7 +316,8 @@ class Scenario(Model):
             until = hi_i + earlier.for_ + grace
             for j, later in enumerate(self.faults):
                 lo_j, hi_j = starts(later)
-                if j == i or (lo_j, j) < (lo_i, i) or hi_j < lo_i or lo_j >= until:
+                # faults that always overlap the earlier one are composed on purpose (latency + failover)
+                if j == i or (lo_j, j) < (lo_i, i) or hi_j < lo_i + earlier.for_ or lo_j >= until:
                     continue
                 out.append(
                     (
@@ -325,7 +344,7 @@ class Scenario(Model):
                 base, index = split_target(f.target)
             except ValueError:
                 continue  # the fault registry reports malformed targets
-            if index is not None and base in ("db", "postgres"):
+            if index is not None and base in SINGLE:
                 out.append((("faults", i, "target"), f"'{base}' has no replicas: write '{base}'"))
             elif index is not None and index >= self.wallet.replicas:
                 out.append(
@@ -362,6 +381,10 @@ class Scenario(Model):
     def runtime_problems(self, runtime: str) -> list[tuple[tuple[str | int, ...], str]]:
         """What ``runtime`` cannot run: commands (the wallet's and deploy's) start local processes."""
         out: list[tuple[tuple[str | int, ...], str]] = []
+        if runtime == "docker" and self.database.standby:
+            out.append(
+                (("database", "standby"), "runs on the local runtime (the docker runtime has no standby yet)")
+            )
         if runtime != "docker":
             if self.wallet.image is not None:
                 out.append((("wallet", "image"), "runs on the docker runtime (runtime: docker)"))

@@ -1,9 +1,13 @@
-"""Fault target names as scenarios write them: ``db``, ``postgres``, ``ingress``, ``wallet`` or an indexed
-``ingress[i]`` / ``wallet[i]``. Shared by the scenario model, the stack and the judge (no I/O here)."""
+"""Fault target names as scenarios write them: ``db``, ``postgres``, ``replication``, ``ingress``, ``wallet``
+or an indexed ``ingress[i]`` / ``wallet[i]``. Shared by the scenario model, the stack and the judge (no
+I/O here)."""
 
 from __future__ import annotations
 
 import re
+
+SINGLE = ("db", "postgres", "replication")
+"""Targets that have no replicas (never indexed): the db link, the primary, the standby's replication link."""
 
 _INDEXED = re.compile(r"^(?P<base>[a-z]+)(?:\[(?P<i>\d+)\])?$")
 

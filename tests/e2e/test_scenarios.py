@@ -101,7 +101,16 @@ def test_bad_deploy_is_caught_naming_the_invariant(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["db_outage", "db_blackhole", "network_lag", "flash_sale", "lockout_attack", "singles_day"]
+    "name",
+    [
+        "db_outage",
+        "db_blackhole",
+        "network_lag",
+        "flash_sale",
+        "lockout_attack",
+        "singles_day",
+        "failover_sync",
+    ],
 )
 def test_shipped_scenario_passes_on_the_correct_wallet(tmp_path: Path, name: str) -> None:
     done = run_cli("run", f"scenarios/{name}.yaml", out=tmp_path)
@@ -222,3 +231,20 @@ def test_smoke_expectations_fail_a_wallet_without_database_timeouts(tmp_path: Pa
     assert done.returncode == 1, done.stdout[-2000:]
     expect = results["expect: network.latency on db"]
     assert expect["valid"] == "invalid" and "availability" in expect["summary"], expect
+
+
+def test_an_asynchronous_failover_that_loses_acknowledged_transfers_is_caught(tmp_path: Path) -> None:
+    """failover_async must fail on durability with the lost transfers and the RPO named per failover; a run
+    whose failover happened to lose nothing is "not exercised" (exit 2), never a pass."""
+    done = run_cli("run", "scenarios/failover_async.yaml", out=tmp_path)
+    results = {r["name"]: r for r in verdict_of(tmp_path)["results"]}
+    rpo = results["rpo: process.failover on postgres"]
+    if done.returncode == 2:
+        assert rpo["valid"] == "unknown" and "not exercised" in rpo["summary"], rpo
+        assert results["durability"]["valid"] == "valid"
+        return
+    assert done.returncode == 1, done.stdout[-2000:]
+    lost = results["durability"]
+    assert lost["valid"] == "invalid" and lost["count"] >= 1 and lost["first"]["type"] == "ok"
+    assert rpo["valid"] == "invalid" and rpo["count"] == lost["count"]
+    assert results["conservation"]["valid"] == "valid", "what remains is still conserved"

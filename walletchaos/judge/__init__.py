@@ -14,7 +14,15 @@ from ..scenario import Scenario
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
-from .timing import OutsideStats, expect_checks, fail_fast_checks, outside_stats, recovery_checks, slo_checks
+from .timing import (
+    OutsideStats,
+    expect_checks,
+    fail_fast_checks,
+    outside_stats,
+    recovery_checks,
+    rpo_checks,
+    slo_checks,
+)
 
 __all__ = ["Result", "Verdict", "check"]
 
@@ -44,6 +52,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     results += _guarded("abort_if", "slo", _aborted, facts)
     results += _guarded("arrivals", "slo", _arrivals, facts)
     results += _guarded("recovery", "recovery", recovery_checks, facts)
+    results += _guarded("rpo", "evidence", rpo_checks, facts)
     results += _guarded("fail fast", "slo", fail_fast_checks, facts)
     results += _guarded("expect", "slo", expect_checks, facts)
     try:

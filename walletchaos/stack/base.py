@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import InfraError
 from ..targets import split_target
@@ -64,7 +64,7 @@ class StackHandle(Protocol):
     def toxiproxy(self) -> ToxiproxyClient: ...
 
     def proxies(self, link: str) -> list[str]:
-        """Toxiproxy proxy names for ``ingress``, ``ingress[i]`` or ``db``."""
+        """Toxiproxy proxy names for ``ingress``, ``ingress[i]``, ``db`` or ``replication``."""
 
     def services(self, target: str) -> list[Service]:
         """``postgres``, ``wallet`` (every replica) or ``wallet[i]``."""
@@ -73,6 +73,12 @@ class StackHandle(Protocol):
 
     balancer: Balancer | None
     """HAProxy in front of the replicas (``wallet.balancer: haproxy``), else None: clients pinned."""
+
+    def failover(self) -> dict[str, Any]:
+        """Kill the PostgreSQL primary, promote the standby, point the db link at it (process.failover)."""
+
+    def rebuild_standby(self) -> dict[str, Any]:
+        """Rebuild the failed primary as the new primary's standby: two nodes again."""
 
 
 class Stack(StackHandle, Protocol):
@@ -130,10 +136,16 @@ class Targets:
         self.toxiproxy.create_proxy("ingress", f"127.0.0.1:{front}", f"127.0.0.1:{self.balancer.port}")
         self.ingress_urls = [f"http://127.0.0.1:{front}"]
 
+    def failover(self) -> dict[str, Any]:
+        raise InfraError("this runtime has no PostgreSQL standby (database: {standby: true}, local runtime)")
+
+    def rebuild_standby(self) -> dict[str, Any]:
+        raise InfraError("this runtime has no PostgreSQL standby (database: {standby: true}, local runtime)")
+
     def proxies(self, link: str) -> list[str]:
         base, index = split_target(link)
-        if base == "db":
-            return ["db"]
+        if base in ("db", "replication"):
+            return [base]
         names = [f"ingress{i}" for i in range(len(self.replicas()))]
         if self.balancer is not None and index is None:
             return ["ingress"]  # the clients' link to the balancer

@@ -8,14 +8,16 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from ..errors import InfraError
 from ..scenario import Scenario
 from ..teardown import Teardown
 from .balancer import Balancer, HAProxyProcess
 from .balancer import version as haproxy_version
 from .base import Replica, Service, Targets
 from .postgres import PostgresCluster
-from .proc import free_port
+from .proc import free_port, wait_until
 from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
 from .wallet import WalletProcess
 
@@ -63,6 +65,9 @@ class LocalStack(ProcessStack):
     def __init__(self, scenario: Scenario, run_dir: Path, admin_token: str, run_id: str = "") -> None:
         super().__init__(scenario, run_dir, admin_token, run_id)
         self.pg: PostgresCluster | None = None
+        """The primary (after a failover: the promoted standby)."""
+        self.standby: PostgresCluster | None = None
+        self.replication_port = 0
         self.wallets: list[WalletProcess] = []
 
     def start(self) -> None:
@@ -74,6 +79,13 @@ class LocalStack(ProcessStack):
         api = self.start_toxiproxy()
         db_port = free_port()
         api.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{self.pg.port}")
+        if self.scenario.database.standby:  # the standby streams through its own link: a fault target
+            self.replication_port = free_port()
+            api.create_proxy("replication", f"127.0.0.1:{self.replication_port}", f"127.0.0.1:{self.pg.port}")
+            self.standby = PostgresCluster.fresh(free_port(), self.run_id)
+            self.standby.name = "standby"
+            self.undo.push("stop the PostgreSQL standby", self.standby.stop)
+            self._follow(self.standby, self.pg)
         cfg = self.scenario.wallet
         for i in range(cfg.replicas):
             wallet = WalletProcess(
@@ -99,16 +111,64 @@ class LocalStack(ProcessStack):
         haproxy.start()
         return haproxy
 
+    def _follow(self, standby: PostgresCluster, primary: PostgresCluster, timeout_s: float = 30) -> str:
+        """Make ``standby`` stream from ``primary`` through the ``replication`` link (pointed at it) and
+        wait until it does (sync: until it is the
+        synchronous standby, so acknowledged commits are on both). Returns the replication state."""
+        self.toxiproxy.set_upstream("replication", f"127.0.0.1:{primary.port}")
+        standby.clone_as_standby_of(primary, via_port=self.replication_port)
+        sync = self.scenario.database.replication == "sync"
+        primary.sql(f"ALTER SYSTEM SET synchronous_standby_names = '{standby.name if sync else ''}'")
+        primary.sql("SELECT pg_reload_conf()")
+        wanted = "sync" if sync else "async"
+        wait_until(
+            lambda: primary.streaming_to(standby.name) == wanted, timeout_s, f"{standby.name} to stream"
+        )
+        return wanted
+
+    def failover(self) -> dict[str, Any]:
+        """SIGKILL the primary, promote the standby, point the db link at it. Until the heal rebuilds a
+        standby the new primary runs alone: with sync replication it must not wait for a standby that is
+        not there, so it acknowledges commits by itself meanwhile (as an operator's failover does)."""
+        if self.standby is None or self.pg is None:
+            raise InfraError("no PostgreSQL standby: database: {standby: true}")
+        old, new = self.pg, self.standby
+        started = time.monotonic()
+        old.kill()
+        new.promote()
+        new.sql("ALTER SYSTEM SET synchronous_standby_names = ''")
+        new.sql("SELECT pg_reload_conf()")
+        self.toxiproxy.set_upstream("db", f"127.0.0.1:{new.port}")
+        old.name, new.name = "standby", "postgres"
+        self.pg, self.standby = new, old
+        return {
+            "killed": f"port {old.port}",
+            "promoted": f"port {new.port}",
+            "took_s": round(time.monotonic() - started, 3),
+        }
+
+    def rebuild_standby(self) -> dict[str, Any]:
+        """The failed primary's directory is discarded and cloned from the new primary (a fresh base
+        backup: nothing it had that the new primary lacks can come back)."""
+        if self.standby is None or self.pg is None:
+            raise InfraError("no PostgreSQL standby: database: {standby: true}")
+        if self.standby.proc.running and self.pg.streaming_to(self.standby.name):
+            return {"standby": "already streaming"}
+        started = time.monotonic()
+        state = self._follow(self.standby, self.pg)
+        return {"standby": state, "took_s": round(time.monotonic() - started, 3)}
+
     def _destroy_cluster(self) -> None:
         """Keep the server log, stop the server, delete the directory. An interrupted initdb may leave its
         bootstrap backend writing for a moment (killing initdb does not kill it): retry until it is gone.
         A directory created but not yet assigned is found by the run's own prefix."""
-        if self.pg is not None:
+        clusters = [c for c in (self.pg, self.standby) if c is not None]
+        for cluster in clusters:
             with contextlib.suppress(OSError):
                 self.logs.mkdir(parents=True, exist_ok=True)
-                shutil.copy(self.pg.base / "postgres.log", self.logs / "postgres.log")
-            self.pg.stop()
-        dirs = [self.pg.base] if self.pg is not None else []
+                shutil.copy(cluster.base / "postgres.log", self.logs / f"{cluster.name}.log")
+            cluster.stop()
+        dirs = [c.base for c in clusters]
         if self.run_id:
             dirs += Path(tempfile.gettempdir()).glob(f"walletchaos-pg-{self.run_id}-*")
         deadline = time.monotonic() + 10

@@ -130,6 +130,56 @@ class PostgresCluster:
                 ]
             )
 
+    def _client(self, program: str) -> list[str]:
+        """A client program of this PostgreSQL, connected to this cluster as the superuser."""
+        return [str(self.bindir / program), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+
+    def sql(self, query: str) -> str:
+        """One statement as the superuser over the cluster's own socket; its output, unaligned."""
+        done = subprocess.run(
+            [*self._client("psql"), "-v", "ON_ERROR_STOP=1", "-Atqc", query],
+            cwd=str(self.base),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+            **_as_owner(),
+        )
+        if done.returncode != 0:
+            raise InfraError(f"psql on port {self.port}: {done.stderr.strip()[-300:]}")
+        return str(done.stdout).strip()
+
+    def clone_as_standby_of(self, primary: PostgresCluster, via_port: int = 0) -> None:
+        """An empty data directory made a streaming standby of ``primary`` (pg_basebackup -R), started;
+        through ``via_port`` (a proxy to the primary) when given, so the stream itself can be faulted.
+        Also how a failed primary is rebuilt: its old data directory is discarded first."""
+        self.proc.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.base.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        options = ["-D", str(self.data), "-R", "-X", "stream", "--no-sync", "-c", "fast"]
+        source = primary._client("pg_basebackup")
+        if via_port:
+            source[source.index(str(primary.port))] = str(via_port)
+        self._run([*source, *options, "-d", f"application_name={self.name}"])
+        self.start()
+
+    def promote(self, timeout_s: float = 20) -> None:
+        """A standby becomes a primary (pg_ctl promote), and is waited for until it takes writes."""
+        self._run(
+            [str(self.bindir / "pg_ctl"), "promote", "-D", str(self.data), "-w", "-t", str(int(timeout_s))]
+        )
+        wait_until(
+            lambda: self.sql("SELECT pg_is_in_recovery()") == "f", timeout_s, f"{self.name} to promote"
+        )
+
+    def streaming_to(self, standby: str) -> str | None:
+        """The replication state of ``standby`` (application_name) on this primary: sync_state or None."""
+        out = self.sql(f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{standby}'")
+        return out or None
+
     def start(self, timeout_s: float = 20) -> None:
         self.proc.start()
         wait_until(self.accepting, timeout_s, f"PostgreSQL on port {self.port}")

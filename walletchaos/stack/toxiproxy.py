@@ -79,6 +79,10 @@ class ToxiproxyClient:
     def proxy(self, name: str) -> dict[str, Any]:
         return self._call("GET", f"/proxies/{name}")  # type: ignore[no-any-return]
 
+    def set_upstream(self, name: str, upstream: str) -> dict[str, Any]:
+        """Point a proxy at another upstream (Toxiproxy restarts it: open connections are cut)."""
+        return self._call("POST", f"/proxies/{name}", {"upstream": upstream})  # type: ignore[no-any-return]
+
     def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
         return self._call("POST", f"/proxies/{name}", {"enabled": enabled})  # type: ignore[no-any-return]
 

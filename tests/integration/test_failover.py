@@ -1,0 +1,63 @@
+"""process.failover against a real primary and streaming standby (local runtime): the primary is killed,
+the standby promoted and the db link pointed at it, the wallet serves again through the same link, nothing
+committed before is lost with synchronous replication, and the heal rebuilds the old primary as the new
+primary's standby, streaming again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from walletchaos import fault as registry
+from walletchaos.scenario import Scenario
+from walletchaos.stack.local import LocalStack
+from walletchaos.stack.proc import http_ok
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    scenario = Scenario.model_validate(
+        {
+            "name": "failover",
+            "wallet": {"replicas": 1},
+            "database": {"standby": True, "replication": "sync"},
+            "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
+        }
+    )
+    s = LocalStack(scenario, Path(tmp_path_factory.mktemp("run")), "admin-token")
+    s.start()
+    yield s
+    s.close()
+
+
+def test_failover_promotes_repoints_and_the_heal_rebuilds_a_standby(stack: LocalStack) -> None:
+    assert stack.pg is not None and stack.standby is not None
+    primary, standby = stack.pg, stack.standby
+    assert primary.streaming_to("standby") == "sync"
+    primary.sql("CREATE TABLE marks (n int)")
+    primary.sql("INSERT INTO marks VALUES (1)")  # acknowledged: synchronous, so on the standby too
+    cls, kind = registry.resolve("process.failover")
+    assert cls.check(kind, "postgres", {}) == []
+    assert cls.check(kind, "wallet", {}) != []
+    f = cls(kind, "postgres", {}, stack)
+    applied = f.apply()
+    assert applied["promoted"] == f"port {standby.port}" and not primary.proc.running
+    assert stack.pg is standby and standby.sql("SELECT pg_is_in_recovery()") == "f"
+    assert standby.sql("SELECT count(*) FROM marks") == "1", "a synchronous failover loses nothing"
+    assert stack.toxiproxy.proxy("db")["upstream"] == f"127.0.0.1:{standby.port}"
+    wallet = stack.wallets[0].url
+    deadline = time.monotonic() + 15
+    while not http_ok(wallet + "/readyz"):  # the wallet reconnects through the same db link
+        assert time.monotonic() < deadline, "the wallet did not reach the promoted primary"
+        time.sleep(0.2)
+    healed = f.heal()
+    assert healed["standby"] == "sync" and stack.standby is primary and primary.proc.running
+    standby.sql("INSERT INTO marks VALUES (2)")
+    deadline = time.monotonic() + 5  # synchronous commit waits for the standby's flush, not its replay
+    while primary.sql("SELECT count(*) FROM marks") != "2":
+        assert time.monotonic() < deadline, "the rebuilt standby does not follow the new primary"
+        time.sleep(0.05)
+    assert f.heal() == {"standby": "already streaming"}  # a heal is safe to call again
