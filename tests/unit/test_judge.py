@@ -398,3 +398,34 @@ def test_a_login_still_running_when_the_lock_may_have_expired_is_not_blamed() ->
     inside.clock += 2_000 * 1_000_000
     inside.login(1, 401, duration_ms=700)  # starts and ends inside the lock
     assert result(verdict(inside, wallet={"settings": settings}), "lockout").valid is False
+
+
+@pytest.mark.parametrize(
+    ("replication", "lose", "valid", "word"),
+    [
+        ("sync", False, True, "valid"),
+        ("sync", True, False, "invalid"),
+        ("async", True, False, "invalid"),
+        ("async", False, None, "not exercised"),
+    ],
+)
+def test_rpo_per_failover_counts_lost_acknowledged_transfers(
+    replication: str, lose: bool, valid: bool | None, word: str
+) -> None:
+    book = Book({1: 10_000, 2: 0})
+    book.fault("process.failover", "postgres", 0, 1_000, heal_takes_ms=500)
+    book.clock = 0
+    for i in range(40):
+        book.transfer(f"k{i}", 1, 2, 1, duration_ms=1)
+    if lose:  # acknowledged, then lost with the old primary: not in the ledger
+        book.transfer("lost", 1, 2, 7, kind="ok", status=201, applied=False)
+    for i in range(150):
+        book.transfer(f"a{i}", 1, 2, 1, duration_ms=1)
+    v = verdict(book, database={"standby": True, "replication": replication})
+    r = result(v, "rpo: process.failover on postgres")
+    assert (r.valid, r.word) == (valid, word), r.summary
+    assert r.details["lost_acknowledged"] == (1 if lose else 0)
+    if lose:
+        assert result(v, "durability").count == 1 and r.count == 1
+    if word == "not exercised":
+        assert v.valid is None, "a lucky asynchronous failover is not a pass"
