@@ -145,7 +145,7 @@ class Run:
                 self._phase("start")
                 with self.console.status("starting PostgreSQL, Toxiproxy and wallet replicas..."):
                     stack.start()
-                versions = stack.versions()
+                versions = self._versions(stack)
                 self._conform(stack.admin_url)
                 self._phase("accounts")
                 accounts = self._setup_accounts(stack.admin_url)
@@ -483,6 +483,26 @@ class Run:
         for failure in self.teardown_failures:
             self._say(f"teardown: {failure}")
         return RunOutcome(self.run_dir, exit_code, None if self.interrupted else verdict, self.rerun)
+
+    def _versions(self, stack: Stack) -> dict[str, Any]:
+        """What ran: walletchaos, the wallet as it describes itself (GET /version: version and defects),
+        and the runtime's own components (PostgreSQL, Toxiproxy, HAProxy, engine)."""
+        from importlib.metadata import version
+
+        out: dict[str, Any] = {"walletchaos": version("walletchaos")}
+        admin = WalletAdmin(stack.admin_url, self.admin_token)
+        try:
+            said = admin.version()
+            said = said if isinstance(said, dict) else {"version": str(said)[:100]}
+            out["wallet"] = str(said.get("version", "?"))[:100]
+            listed = said.get("defects")
+            defects: list[Any] = listed if isinstance(listed, list) else []
+            out["wallet defects"] = ", ".join(str(d)[:60] for d in defects[:20]) or "none"
+        except (InfraError, WalletError, ValueError) as exc:
+            out["wallet"] = f"GET /version failed: {exc}"[:200]
+        finally:
+            admin.close()
+        return {**out, **stack.versions()}
 
     def _meta(self, exit_code: int, versions: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -1,6 +1,7 @@
 """``python -m walletchaos.load CONFIG.json``: drive the wallet with Locust along the scenario's shape."""
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -16,6 +17,9 @@ from .users import configure
 
 def main(config_path: str) -> int:
     config: dict[str, Any] = json.loads(Path(config_path).read_text())
+    # stderr is the run's logs/load.log: Locust's own lines (spawning, stopping, errors) and ours
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("walletchaos.load")
     # line-buffered: every record reaches the file when written, so a killed load process leaves a readable
     # history up to its last record (at most the last line is cut, and history.read skips it)
     recorder = Recorder(open(config["history"], "w", buffering=1), config["origin_ns"])  # noqa: SIM115
@@ -25,6 +29,7 @@ def main(config_path: str) -> int:
     runner = env.create_local_runner()
     gevent.signal_handler(signal.SIGTERM, runner.quit)
     started = time.monotonic()
+    last_phase: list[Any] = [None]
 
     def report() -> None:
         while True:
@@ -38,7 +43,16 @@ def main(config_path: str) -> int:
                 **recorder.take_window(),
             }
             print(json.dumps(line), flush=True)
+            if line["phase"] != last_phase[0]:
+                log.info(
+                    "phase %s: %d users, %d ops completed so far",
+                    line["phase"],
+                    line["users"],
+                    line["completed"],
+                )
+                last_phase[0] = line["phase"]
             if recorder.completed >= load["max_ops"]:
+                log.warning("max_ops reached (%d): stopping the load", recorder.completed)
                 print(json.dumps({"event": "max_ops", "completed": recorder.completed}), flush=True)
                 runner.quit()
                 return
@@ -56,7 +70,11 @@ def main(config_path: str) -> int:
     if dispatcher is not None:
         dispatcher.kill()
     recorder.close()
-    print(json.dumps({"event": "done", "completed": recorder.completed, **arrivals.counts()}), flush=True)
+    counts = arrivals.counts()
+    log.info(
+        "done: %d ops completed in %.1f s %s", recorder.completed, time.monotonic() - started, counts or ""
+    )
+    print(json.dumps({"event": "done", "completed": recorder.completed, **counts}), flush=True)
     return 0
 
 

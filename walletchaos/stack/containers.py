@@ -20,7 +20,7 @@ from .balancer import Balancer
 from .balancer import config as balancer_config
 from .base import Replica, Service, Targets, Version
 from .proc import free_port, http_ok, port_open, wait_until
-from .toxiproxy import ToxiproxyClient, toxiproxy_version
+from .toxiproxy import LOG_ENV, ToxiproxyClient, toxiproxy_version
 from .wallet import wallet_env
 
 LABEL = "walletchaos.run"
@@ -226,7 +226,9 @@ class DockerStack(Targets):
         pg = self.run_container(IMAGES["postgres"], "postgres", [], {"PGPORT": str(pg_port)})
         self._postgres = ContainerService("postgres", pg, lambda: port_open(pg_port))
         wait_until(lambda: port_open(pg_port), 60, "the PostgreSQL container")
-        self.run_container(IMAGES["toxiproxy"], "toxiproxy", ["-host", "127.0.0.1", "-port", str(tp_port)])
+        self.run_container(
+            IMAGES["toxiproxy"], "toxiproxy", ["-host", "127.0.0.1", "-port", str(tp_port)], LOG_ENV
+        )
         self._toxiproxy = ToxiproxyClient(f"http://127.0.0.1:{tp_port}")
         wait_until(lambda: http_ok(f"http://127.0.0.1:{tp_port}/version"), 30, "the Toxiproxy container")
         self.toxiproxy.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{pg_port}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -189,5 +190,8 @@ class LocalStack(ProcessStack):
         if self.balancer is not None:
             out["haproxy"] = haproxy_version()
         if self.pg is not None:
+            out["postgresql"] = subprocess.run(
+                [str(self.pg.bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+            ).stdout.strip()
             out["postgres_bin"] = str(self.pg.bindir)
         return out

@@ -18,6 +18,9 @@ from ..errors import InfraError
 from .proc import ManagedProcess, free_port, http_ok, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOG_ENV = {"LOG_LEVEL": "warn"}
+"""Toxiproxy logs every API call and connection at its default level (~740 KB for the 25 s smoke);
+warnings and errors are what a reader of logs/toxiproxy.log needs."""
 
 
 def server_binary() -> str:
@@ -107,7 +110,10 @@ class ToxiproxyServer:
     def __init__(self, log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.proc = ManagedProcess(
-            "toxiproxy", [server_binary(), "-host", "127.0.0.1", "-port", str(self.port)], log_path
+            "toxiproxy",
+            [server_binary(), "-host", "127.0.0.1", "-port", str(self.port)],
+            log_path,
+            env=LOG_ENV,
         )
         self.client = ToxiproxyClient(f"http://127.0.0.1:{self.port}")
 
