@@ -11,6 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from walletchaos import fault as registry
+from walletchaos.fault import Fault
+from walletchaos.scenario import Scenario
+from walletchaos.stack.local import LocalStack
 from walletchaos.stack.postgres import PostgresCluster
 from walletchaos.stack.proc import free_port
 from walletchaos.stack.wallet import WalletProcess
@@ -156,3 +160,21 @@ def judged_apart_from_expectations(verdict: dict[str, Any], exit_code: int) -> l
     assert expectations and all(r["valid"] in ("valid", "invalid") for r in expectations), expectations
     assert exit_code == (0 if all(r["valid"] == "valid" for r in expectations) else 1), exit_code
     return [(r["name"], r["summary"]) for r in results if r["valid"] != "valid" and r not in expectations]
+
+
+def local_stack(tmp_path_factory: pytest.TempPathFactory, name: str, **scenario: Any) -> Iterator[LocalStack]:
+    """A started local stack (one phase of load, never driven) for fault tests; closed after the module."""
+    model = Scenario.model_validate(
+        {"name": name, "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]}, **scenario}
+    )
+    stack = LocalStack(model, Path(tmp_path_factory.mktemp("run")), "admin-token")
+    stack.start()
+    yield stack
+    stack.close()
+
+
+def make_fault(stack: Any, name: str, target: str, **params: object) -> Fault:
+    """The fault ``name`` on ``target`` against ``stack``, after its static check passed."""
+    cls, kind = registry.resolve(name)
+    assert cls.check(kind, target, dict(params)) == []
+    return cls(kind, target, dict(params), stack)

@@ -7,30 +7,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import local_stack
 from walletchaos import fault as registry
-from walletchaos.scenario import Scenario
 from walletchaos.stack.local import LocalStack
 from walletchaos.stack.proc import http_ok
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    scenario = Scenario.model_validate(
-        {
-            "name": "failover",
-            "wallet": {"replicas": 1},
-            "database": {"standby": True, "replication": "sync"},
-            "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
-        }
-    )
-    s = LocalStack(scenario, Path(tmp_path_factory.mktemp("run")), "admin-token")
-    s.start()
-    yield s
-    s.close()
+    database = {"standby": True, "replication": "sync"}
+    yield from local_stack(tmp_path_factory, "failover", wallet={"replicas": 1}, database=database)
 
 
 def test_failover_promotes_repoints_and_the_heal_rebuilds_a_standby(stack: LocalStack) -> None:

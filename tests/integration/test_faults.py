@@ -5,37 +5,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from walletchaos import fault as registry
-from walletchaos.fault import Fault
-from walletchaos.scenario import Scenario
+from tests.conftest import local_stack
+from tests.conftest import make_fault as fault
 from walletchaos.stack.local import LocalStack
 from walletchaos.stack.proc import http_ok
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    scenario = Scenario.model_validate(
-        {
-            "name": "faults",
-            "wallet": {"replicas": 2, "balancer": "none"},  # each link reached directly
-            "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
-        }
-    )
-    s = LocalStack(scenario, Path(tmp_path_factory.mktemp("run")), "admin-token")
-    s.start()
-    yield s
-    s.close()
-
-
-def fault(stack: LocalStack, name: str, target: str, **params: object) -> Fault:
-    cls, kind = registry.resolve(name)
-    assert cls.check(kind, target, dict(params)) == []
-    return cls(kind, target, dict(params), stack)
+    # each replica's link reached directly (no balancer)
+    yield from local_stack(tmp_path_factory, "faults", wallet={"replicas": 2, "balancer": "none"})
 
 
 def get(url: str, timeout: float = 3.0) -> tuple[int, float]:
