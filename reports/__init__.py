@@ -17,14 +17,14 @@ def judged(run_dir: Path) -> tuple[StoredRun, judge.Verdict]:
     return run, judge.check(run.scenario, run.history, run.audit)
 
 
-def write_all(run_dir: Path) -> judge.Verdict:
+def write_all(run_dir: Path, single_file: bool = False) -> judge.Verdict:
     """Re-judge a stored run and write every report (``walletchaos report``)."""
     run, verdict = judged(run_dir)
-    render_all(run, verdict)
+    render_all(run, verdict, single_file)
     return verdict
 
 
-def render_all(run: StoredRun, verdict: judge.Verdict) -> None:
+def render_all(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) -> None:
     """Write every report of a run that was just judged (``walletchaos run``: no second judging)."""
     write_json(run.path / "verdict.json", verdict_json.render(run, verdict))
     (run.path / "junit.xml").write_text(junit.render(run, verdict))
@@ -36,4 +36,4 @@ def render_all(run: StoredRun, verdict: judge.Verdict) -> None:
         with open(step_summary, "a") as f:
             f.write(summary + "\n")
         marker.write_text(step_summary)
-    (run.path / "report.html").write_text(html.render(run, verdict))
+    (run.path / "report.html").write_text(html.render(run, verdict, single_file))

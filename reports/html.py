@@ -1,15 +1,21 @@
-"""report.html: one self-contained page (plotly.js inlined, no external URL) that shows where each fault
-was, what broke and how long recovery took, without reading logs."""
+"""report.html: the page that shows where each fault was, what broke and how long recovery took, without
+reading logs. It opens offline with no external URL: plotly.js (4.6 MB, the bulk of a page) is written
+once beside the runs, ``<scenario dir>/assets/plotly-<version>.min.js``, and every report of that scenario
+loads it by a relative path (``../assets/``, or ``../<scenario dir>/assets/`` through the ``runs/latest``
+link); a report is ~0.1-0.5 MB. ``single_file=True`` (``walletchaos report --single-file``) inlines it
+instead, for a report mailed or uploaded on its own."""
 
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 from jinja2 import Environment, select_autoescape
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from plotly.subplots import make_subplots
 
 from walletchaos import fault as registry
@@ -206,7 +212,23 @@ def error_classes(s: series.Series) -> go.Figure:
 TEMPLATE = resources.files("reports").joinpath("templates/report.html.j2")
 
 
-def render(run: StoredRun, verdict: judge.Verdict) -> str:
+def shared_plotlyjs(run_dir: Path) -> list[str]:
+    """Write plotly.js once beside the runs (atomically; kept when it already has the right size) and return
+    the relative paths a report in ``run_dir`` tries, in order."""
+    run_dir = run_dir.resolve()
+    name = f"plotly-{get_plotlyjs_version()}.min.js"
+    assets = run_dir.parent / "assets"
+    path = assets / name
+    code = get_plotlyjs().encode()
+    if not path.is_file() or path.stat().st_size != len(code):
+        assets.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{name}.{os.getpid()}")
+        tmp.write_bytes(code)
+        os.replace(tmp, path)
+    return [f"../assets/{name}", f"../{run_dir.parent.name}/assets/{name}"]
+
+
+def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) -> str:
     data = verdict_json.render(run, verdict)
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["word"] = validity_word
@@ -226,7 +248,8 @@ def render(run: StoredRun, verdict: judge.Verdict) -> str:
         verdict=verdict,
         data=data,
         figures=figures,
-        plotlyjs=get_plotlyjs(),
+        plotlyjs=get_plotlyjs() if single_file else None,
+        plotly_srcs=None if single_file else shared_plotlyjs(run.path),
         tables=summary.TABLES,
         header=summary.HEADER,
         cells=summary.cells,

@@ -265,12 +265,17 @@ def analyze(run_dir: Path, as_json: bool = False) -> int:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--single-file",
+    is_flag=True,
+    help="Inline the chart library (+4.6 MB) so report.html opens on its own, away from the runs folder.",
+)
 @_guard
-def report(run_dir: Path) -> int:
+def report(run_dir: Path, single_file: bool) -> int:
     """Re-render every report of a stored run (verdict.json, junit.xml, summary.md, report.html)."""
     from reports import write_all
 
-    verdict = write_all(run_dir)
+    verdict = write_all(run_dir, single_file)
     console.print(f"wrote verdict.json, junit.xml, summary.md, report.html in {run_dir.resolve()}")
     return verdict.exit_code
 

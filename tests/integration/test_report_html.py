@@ -40,11 +40,17 @@ def chromium() -> str:
 
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
+    """A report laid out as `walletchaos run` lays it out: runs/<scenario>/<stamp>, runs/latest -> it."""
     book = recovering_book(400)
     book.transfer("dup", 1, 2, 5, kind="info", status=0, applied=True)
     book.transfer("dup", 1, 2, 5)
-    run = write_run(tmp_path / "run", book, slo={"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}})
+    run = write_run(
+        tmp_path / "runs" / "demo" / "20261202T000000.00Z",
+        book,
+        slo={"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}},
+    )
     write_all(run)
+    (tmp_path / "runs" / "latest").symlink_to(Path("demo") / run.name)
     return run / "report.html"
 
 
@@ -58,14 +64,38 @@ def _chromium(binary: str, tmp_path: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
-def test_report_is_self_contained(report: Path) -> None:
+def test_report_loads_the_shared_chart_library_by_a_relative_path_only(report: Path) -> None:
     html = report.read_text()
-    markup = re.sub(
-        r"<script\b[^>]*>.*?</script>", "", html, flags=re.S
-    )  # the inlined bundle's strings aside
+    assert report.stat().st_size < 1_500_000, report.stat().st_size
+    sources = re.findall(r"""<script[^>]*\bsrc=["']([^"']+)""", html)
+    assert sources and all(re.fullmatch(r"\.\./([\w.-]+/)?assets/plotly-[\d.]+\.min\.js", s) for s in sources)
+    assert (report.parent / sources[0]).resolve().is_file(), "written beside the runs"
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external resource"
+    assert not re.search(r"<link[^>]+href=", html)
+
+
+def test_single_file_report_carries_the_library(report: Path) -> None:
+    write_all(report.parent, single_file=True)
+    html = report.read_text()
+    markup = re.sub(r"<script\b[^>]*>.*?</script>", "", html, flags=re.S)  # the bundle's strings aside
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup), "no external resource"
-    assert not re.search(r"<script[^>]+src=", html) and not re.search(r"<link[^>]+href=", html)
-    assert "<script>" in html and "Plotly" in html
+    assert not re.search(r"<script[^>]+src=", html) and "Plotly" in html
+    assert report.stat().st_size > 4_000_000
+
+
+def test_report_through_the_latest_link_and_a_moved_report_in_chromium(
+    chromium: str, report: Path, tmp_path: Path
+) -> None:
+    latest = tmp_path / "runs" / "latest" / "report.html"
+    dom = _chromium(chromium, tmp_path, "--dump-dom", latest.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert len(re.findall(r'class="main-svg"', dom.stdout)) >= 4, "drawn through runs/latest as well"
+    assert 'class="missing-js"' not in dom.stdout
+    alone = tmp_path / "mailed" / "x"
+    alone.mkdir(parents=True)
+    shutil.copy(report, alone / "report.html")
+    dom = _chromium(chromium, tmp_path, "--dump-dom", (alone / "report.html").as_uri())
+    assert 'class="missing-js"' in dom.stdout and "--single-file" in dom.stdout, "says how to fix it"
 
 
 def test_report_renders_charts_without_errors_in_chromium(
