@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, EXIT_UNKNOWN, ScenarioError, WalletchaosError
+from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, ScenarioError, WalletchaosError
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -123,10 +123,25 @@ def main() -> None:
     help="Where run directories go.",
 )
 @click.option("--runtime", type=click.Choice(["local", "docker"]), help="Override the scenario's runtime.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Run it N times (same seed, each on a fresh stack): a baseline whose spread `compare` uses.",
+)
 @output_options
 @_guard
-def run(scenario: Path, seed: int | None, out: Path, runtime: str | None, as_json: bool = False) -> int:
-    """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown."""
+def run(
+    scenario: Path,
+    seed: int | None,
+    out: Path,
+    runtime: str | None,
+    repeat: int = 1,
+    as_json: bool = False,
+) -> int:
+    """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown
+    (with --repeat: 1 if any run was invalid, else the worst other code)."""
     from reports import render_all
 
     from .loader import load_with_warnings
@@ -146,16 +161,30 @@ def run(scenario: Path, seed: int | None, out: Path, runtime: str | None, as_jso
         from .stack.target import check_target
 
         check_target(model.target, model.wallet.start_timeout)
-    outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console, render_all))
-    try:
-        _show_outcome(outcome, model.name, model.seed if seed is None else seed)
-    except KeyboardInterrupt:  # the run is judged and stored; an interrupt while printing changes nothing
-        err_console.print(Text("interrupted while printing; the run directory holds the verdict"))
-    if as_json:
+    docs, codes = [], []
+    for i in range(repeat):
+        if repeat > 1:
+            console.print(Text(f"run {i + 1} of {repeat}", style="bold"))
+        outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console, render_all))
+        try:
+            _show_outcome(outcome, model.name, model.seed if seed is None else seed)
+        except KeyboardInterrupt:  # the run is judged and stored; an interrupt while printing changes nothing
+            err_console.print(Text("interrupted while printing; the run directory holds the verdict"))
         stored = Path(outcome.run_dir) / "verdict.json"
         doc = json.loads(stored.read_text()) if stored.is_file() else {"exit_code": outcome.exit_code}
-        emit({**doc, "run_dir": str(outcome.run_dir), "exit_code": outcome.exit_code})
-    return outcome.exit_code
+        docs.append({**doc, "run_dir": str(outcome.run_dir), "exit_code": outcome.exit_code})
+        codes.append(outcome.exit_code)
+        if outcome.verdict is None and outcome.exit_code != 0:  # interrupted or not judged: stop here
+            break
+    code = EXIT_INVALID if EXIT_INVALID in codes else max(codes)
+    if repeat > 1:
+        console.print(
+            Text(f"{len(codes)} run(s) in {Path(docs[0]['run_dir']).parent}; exit codes {codes}"),
+            soft_wrap=True,
+        )
+    if as_json:
+        emit(docs[0] if repeat == 1 else {"schema": "walletchaos.runs/v1", "exit_code": code, "runs": docs})
+    return code
 
 
 def _show_outcome(outcome: Any, name: str, seed: int) -> None:
@@ -306,10 +335,13 @@ def compare(
     other_seed: bool,
     as_json: bool = False,
 ) -> int:
-    """Deltas between two stored runs; exit 1 when RUN_DIR regressed past a slack (release gating)."""
+    """Deltas between stored runs of one scenario; exit 1 when RUN_DIR regressed (release gating).
+
+    BASELINE and RUN_DIR are each a run directory or a folder of them (`run --repeat N --out DIR`): timings
+    are judged against the baseline's range (its noise) plus the slack; the run side's median counts."""
     from rich.table import Table
 
-    from reports.compare import Slack
+    from reports.compare import Slack, run_dirs
     from reports.compare import compare as diff
 
     from .durations import parse_span
@@ -319,14 +351,21 @@ def compare(
     except ValueError as exc:
         raise ScenarioError([f"--recovery-slack: {exc}"]) from None
     rows = diff(baseline, run_dir, slack, other_seed)
-    table = Table("metric", "baseline", "run", "delta", "")
+    counts = len(run_dirs(baseline)), len(run_dirs(run_dir))
+    table = Table(
+        "metric",
+        f"baseline ({counts[0]} run{'s' * (counts[0] > 1)}{': range' * (counts[0] > 1)})",
+        f"run ({counts[1]} run{'s' * (counts[1] > 1)}{': median' * (counts[1] > 1)})",
+        "delta",
+        "",
+    )
     for row in rows:
         table.add_row(
-            row.metric,
-            str(row.base),
-            str(row.run),
-            row.delta,
-            "[bold red]REGRESSION[/]" if row.regression else "[green]ok[/]",
+            Text(row.metric),  # fault labels carry the scenario's targets (`ingress[1]`): text, not markup
+            Text(str(row.base)),
+            Text(str(row.run)),
+            Text(row.delta),
+            Text("REGRESSION", "bold red") if row.regression else Text("ok", "green"),
         )
     console.print(table)
     regressed = [r.metric for r in rows if r.regression]
@@ -337,6 +376,8 @@ def compare(
                 "exit_code": 1 if regressed else 0,
                 "baseline": str(baseline),
                 "run": str(run_dir),
+                "baseline_runs": counts[0],
+                "runs": counts[1],
                 "rows": [vars(r) for r in rows],
                 "regressed": regressed,
             }

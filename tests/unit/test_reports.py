@@ -194,3 +194,44 @@ def test_merge_puts_the_load_start_at_time_zero() -> None:
     ]
     merged = merge(records, zero=500)
     assert [(r["time"], r.get("intended")) for r in merged] == [(-400, None), (0, None), (200, 150)]
+
+
+def test_compare_judges_timings_against_a_baseline_sets_range(tmp_path: Path) -> None:
+    """`run --repeat 3 --out baseline`: a folder of runs whose spread is the noise; `latest` is not a 4th."""
+    for outage in (200, 900, 1_500):
+        write_run(tmp_path / "baseline" / "t" / f"r{outage:05d}", recovering_book(outage), slo=SLO)
+    (tmp_path / "baseline" / "t" / "latest").symlink_to("r01500")
+    base = tmp_path / "baseline" / "t"
+    within = write_run(tmp_path / "within", recovering_book(2_300), slo=SLO)
+    outside = write_run(tmp_path / "outside", recovering_book(2_800), slo=SLO)
+    rows = compare(base, within, Slack(recovery_s=1.0))
+    recovery = next(r for r in rows if r.metric.startswith("recovery:"))
+    assert recovery.base == "0.2s..1.5s" and recovery.run == "2.3s" and not recovery.regression, recovery
+    assert not any(r.regression for r in rows)
+    assert [r.metric for r in compare(base, outside, Slack(recovery_s=1.0)) if r.regression] == [
+        "recovery: process.kill on postgres"
+    ]
+    for outage in (2_800, 200, 250):  # the run side's median counts: one slow run of three is not a trend
+        write_run(tmp_path / "runs" / f"r{outage:05d}", recovering_book(outage), slo=SLO)
+    assert not any(r.regression for r in compare(base, tmp_path / "runs", Slack(recovery_s=1.0)))
+    with pytest.raises(ScenarioError, match="no run directory"):
+        compare(tmp_path / "within" / "logs", within, Slack())
+
+
+def test_compare_of_sets_flags_only_violations_no_baseline_run_had(tmp_path: Path) -> None:
+    def run(path: Path, lost: bool) -> Path:
+        book = Book({1: 10, 2: 0})
+        book.transfer("a", 1, 2, 1, applied=not lost)
+        return write_run(path, book)
+
+    run(tmp_path / "base" / "1", lost=False)
+    run(tmp_path / "base" / "2", lost=True)  # a flaky baseline: durability already violated once
+    candidate = run(tmp_path / "cand", lost=True)
+    rows = compare(tmp_path / "base", candidate, Slack())
+    d = next(r for r in rows if r.metric == "durability")
+    assert (d.base, d.run, d.regression) == ("valid 1, invalid 1", "invalid", False)
+    assert not any(r.regression for r in rows)  # the worst baseline verdict was invalid too
+    assert [r.metric for r in compare(tmp_path / "base" / "1", candidate, Slack()) if r.regression] == [
+        "verdict",
+        "durability",
+    ]
