@@ -24,7 +24,7 @@ from walletchaos.judge.model import validity_word
 from walletchaos.plan import make_plan
 from walletchaos.store import StoredRun
 
-from . import series, summary, verdict_json
+from . import series, summary, verdict_json, wallet_metrics
 
 CONFIG = {"displaylogo": False, "responsive": True}  # no link out of the offline page
 OUTCOMES = {  # outcome -> (what people read, colour): unknown is not painted as a failure
@@ -61,25 +61,82 @@ def phases(run: StoredRun) -> list[tuple[str, float, float]]:
     return list(make_plan(run.scenario, run.meta.get("seed")).phases)
 
 
+def _status_color(status: str) -> str:
+    return {"2": "#59a14f", "4": "#f28e2b", "5": "#e15759"}.get(status[:1], "#9d9da6")
+
+
+def _wallet_rows(fig: go.Figure, w: wallet_metrics.WalletSeries) -> None:
+    """Rows 4 and 5: what the replicas said about themselves (their /metrics), on the same clock."""
+    for status, values in w.requests.items():
+        fig.add_trace(
+            go.Scatter(
+                x=w.bins,
+                y=values,
+                name=f"wallet: HTTP {status}/s",
+                mode="lines",
+                line={"color": _status_color(status), "shape": "hv"},
+                connectgaps=False,
+            ),
+            row=4,
+            col=1,
+        )
+    for replica, (t, v) in sorted(w.pool_in_use.items()):
+        fig.add_trace(
+            go.Scatter(x=t, y=v, name=f"wallet[{replica}]: pool in use", mode="lines", line={"width": 1}),
+            row=5,
+            col=1,
+        )
+    for kind, values in w.db_errors.items():
+        fig.add_trace(
+            go.Scatter(
+                x=w.bins,
+                y=values,
+                name=f"wallet: db errors/s ({kind})",
+                mode="lines",
+                line={"dash": "dot", "color": "#b00020", "shape": "hv"},
+            ),
+            row=5,
+            col=1,
+        )
+
+
 def timeline(
-    run: StoredRun, verdict: judge.Verdict, faults: list[dict[str, Any]], s: series.Series
+    run: StoredRun,
+    verdict: judge.Verdict,
+    faults: list[dict[str, Any]],
+    s: series.Series,
+    w: wallet_metrics.WalletSeries | None = None,
 ) -> go.Figure:
-    """Three rows sharing one clock (0 = the load's start): the load phases as a strip, throughput by
-    outcome, latency from the intended start. Fault windows (apply invoked -> heal done) are shaded in the
-    fault's colour, each heal's invoke is a dashed line, and the recovery window (heal invoked -> recovered)
-    a green band with a dotted edge, so overlaps between them stay visible."""
+    """Rows sharing one clock (0 = the load's start): the load phases as a strip, throughput by outcome,
+    latency from the intended start and, when the replicas expose the reference wallet's metrics, their own
+    requests by status, pool use and database errors. Fault windows (apply invoked -> heal done) are shaded
+    in the fault's colour, each heal's invoke is a dashed line, and the recovery window (heal invoked ->
+    recovered) a green band with a dotted edge, so overlaps between them stay visible."""
+    wallet = w is not None and w.charted
     fig = make_subplots(
-        rows=3,
+        rows=5 if wallet else 3,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.05,
-        row_heights=[0.06, 0.56, 0.38],
+        vertical_spacing=0.035 if wallet else 0.05,
+        row_heights=[0.04, 0.36, 0.24, 0.18, 0.18] if wallet else [0.06, 0.56, 0.38],
         subplot_titles=(
             "",
             "throughput (ops/s) by outcome",
             "latency from intended start, every outcome (ms)",
+            *(
+                (
+                    "wallet side (its /metrics): requests/s by status, all replicas",
+                    "wallet side: database pool connections in use per replica; database errors/s",
+                )
+                if wallet
+                else ()
+            ),
         ),
     )
+    if wallet:
+        assert w is not None
+        _wallet_rows(fig, w)
+    rows = range(2, 6 if wallet else 4)
     for kind, (label, color) in OUTCOMES.items():
         fig.add_trace(
             go.Bar(
@@ -128,7 +185,7 @@ def timeline(
         )
     for f in faults:
         label = f"{f['name']} @ {f['target']}"
-        for row in (2, 3):
+        for row in rows:
             fig.add_vrect(
                 x0=f["invoked_s"],
                 x1=f["healed_s"],
@@ -184,13 +241,13 @@ def timeline(
     fig.update_layout(
         barmode="stack",
         bargap=0,
-        height=620,
+        height=900 if wallet else 620,
         margin={"l": 50, "r": 20, "t": 30, "b": 40},
         legend={"orientation": "h", "y": -0.08},
         template="plotly_white",
     )
     fig.update_yaxes(visible=False, fixedrange=True, row=1, col=1)
-    fig.update_xaxes(title_text="seconds since the load started", row=3, col=1)
+    fig.update_xaxes(title_text="seconds since the load started", row=rows[-1], col=1)
     return fig
 
 
@@ -235,8 +292,9 @@ def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) ->
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1, default=str)
     page = env.from_string(TEMPLATE.read_text())
     points = series.build(run)
+    wallet = wallet_metrics.build(run.path)
     figures = {
-        "timeline": timeline(run, verdict, data["faults"], points).to_html(
+        "timeline": timeline(run, verdict, data["faults"], points, wallet).to_html(
             full_html=False, include_plotlyjs=False, div_id="timeline", config=CONFIG
         ),
         "errors": error_classes(points).to_html(
@@ -253,4 +311,5 @@ def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) ->
         tables=summary.TABLES,
         header=summary.HEADER,
         cells=summary.cells,
+        wallet=wallet,
     )

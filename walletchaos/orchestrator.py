@@ -35,6 +35,7 @@ from .nemesis import Nemesis
 from .ops import Fn, Kind, Op
 from .plan import Plan, make_plan
 from .scenario import Scenario
+from .scrape import MetricsScraper
 from .stack import target
 from .stack.base import Stack
 from .stack.local import LocalStack
@@ -100,6 +101,7 @@ class Run:
         self.records: list[dict[str, Any]] = []
         self.credentials: list[Credential] = []
         self.snapshots: SnapshotTaker | None = None
+        self.scraper: MetricsScraper | None = None
         self.state = LiveState(self.plan.duration, scenario.name)
         self.load_proc: subprocess.Popen[str] | None = None
         self.interrupted = False
@@ -324,6 +326,12 @@ class Run:
             lambda: stack.admin_url, self.admin_token, {str(c.id) for c in self.credentials}, self.now
         )
         self.snapshots.start()
+        self.scraper = MetricsScraper(
+            lambda: [r.url for r in stack.replicas()] or [stack.admin_url],  # a target: its one address
+            self.run_dir / "metrics.jsonl",
+            lambda: (self.now() - load_start) / 1e9,
+        )
+        self.scraper.start()
         deadline = time.monotonic() + self.plan.duration + 60
         with LiveView(self.state, self.console) as view:
             while self.load_proc.poll() is None:
@@ -334,6 +342,7 @@ class Run:
                 time.sleep(0.25)
             view.update()
         self.snapshots.stop()
+        self.scraper.stop()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.load_proc.wait(timeout=30)
         reader.join(timeout=5)
@@ -409,9 +418,11 @@ class Run:
         return True
 
     def _stop_load(self) -> None:
-        """Stop the snapshots taken during the load, then the load process (TERM, then KILL)."""
+        """Stop the snapshots and scrapes taken during the load, then the load process (TERM, then KILL)."""
         if self.snapshots is not None:
             self.snapshots.stop()
+        if self.scraper is not None:
+            self.scraper.stop()
         proc = self.load_proc
         if proc is None or proc.poll() is not None:
             return

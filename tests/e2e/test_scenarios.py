@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from reports import wallet_metrics
+
 CLI = [sys.executable, "-m", "walletchaos"]
 
 
@@ -86,6 +88,12 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
     late = [r["time"] / 1e9 - r["value"]["planned_at"] for r in applies]
     assert len(late) == 2 and all(0 <= s < 0.25 for s in late), late
     assert [f["invoked_s"] for f in verdict["faults"]] == [r["time"] / 1e9 for r in applies]
+    wallet = wallet_metrics.build(run_dir)  # each replica's /metrics, once a second
+    assert wallet.charted and set(wallet.pool_in_use) == {0, 1, 2}, wallet
+    assert wallet.failed >= 1, "the killed replica's missed scrapes are recorded as gaps"
+    served = sum(v or 0 for v in wallet.requests["200"])
+    assert served > 0.5 * verdict["stats"]["ops"], (served, verdict["stats"]["ops"])
+    assert "wallet side (its /metrics)" in (run_dir / "report.html").read_text()
     assert leftovers() <= before, "the run left processes or clusters behind"
     again = subprocess.run([*CLI, "analyze", str(run_dir)], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and json.loads((run_dir / "verdict.json").read_text())["valid"] == "valid"

@@ -3,6 +3,7 @@ script error; the screenshot is left in artifacts/ for a reviewer."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -48,6 +49,26 @@ def report(tmp_path: Path) -> Path:
         tmp_path / "runs" / "demo" / "20261202T000000.00Z",
         book,
         slo={"recovery": {"max": "5s", "success": 0.9, "hold": "500ms"}},
+    )
+    (run / "metrics.jsonl").write_text(  # two replicas' /metrics: 100 ok/s each, replica 1 down at 2 s
+        "".join(
+            json.dumps(
+                {"t": t / 2, "replica": r, "error": "ConnectError"}
+                if (r, t) == (1, 4)
+                else {
+                    "t": t / 2,
+                    "replica": r,
+                    "samples": {
+                        'wallet_requests_total{endpoint="/v1/transfers",status="200"}': 50.0 * t,
+                        "wallet_pool_connections": 10.0,
+                        "wallet_pool_idle_connections": 10.0 - t % 4,
+                    },
+                }
+            )
+            + "\n"
+            for t in range(10)
+            for r in (0, 1)
+        )
     )
     write_all(run)
     (tmp_path / "runs" / "latest").symlink_to(Path("demo") / run.name)
@@ -109,6 +130,8 @@ def test_report_renders_charts_without_errors_in_chromium(
     assert ">phase p<" in page, "the load phase strip is drawn"
     assert ">new text<" not in page, "no placeholder annotation"
     assert "recovered +" in page, "the recovery window is drawn and labelled"
+    assert "wallet side (its /metrics)" in page and "wallet[1]: pool in use" in page, "the wallet-side rows"
+    assert "1 failed" in page, "a failed scrape is said"
     assert 'id="load-by_op"' in page and 'id="load-by_phase"' in page, "the load summary tables"
     assert re.search(r'<pre id="js-errors"[^>]*></pre>', page), re.search(
         r'<pre id="js-errors".*?</pre>', page, re.S
