@@ -77,7 +77,9 @@ class DeployFault(Fault):
             try:
                 replica.redeploy(self.version)
                 rolled.append(replica.name)
+                self.progress(f"deploy: {replica.name} now runs the new version")
             except InfraError as exc:
+                self.progress(f"deploy: {replica.name} did not become ready: rollout halted")
                 failed.append({"replica": replica.name, "error": str(exc)[:200]})
                 break  # a rolling deploy halts at the first replica that does not become ready
         return {
@@ -93,6 +95,7 @@ class DeployFault(Fault):
             if replica.name in self.previous:
                 replica.redeploy(self.previous[replica.name])
                 restored.append(replica.name)
+                self.progress(f"rollback: {replica.name} runs its previous version again")
         running = {name: self._read_back(name, self.previous[name]) for name in restored}
         return {"rolled_back": restored, "running": running}
 

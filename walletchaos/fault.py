@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -34,6 +35,8 @@ class Fault(ABC):
 
     def __init__(self, kind: str, target: str, params: dict[str, Any], stack: StackHandle) -> None:
         self.kind, self.target, self.params, self.stack = kind, target, params, stack
+        self.progress: Callable[[str], None] = lambda message: None
+        """Says a step of a long apply or heal (the live view shows it; a deploy, replica by replica)."""
 
     @classmethod
     def check(cls, kind: str, target: str, params: dict[str, Any]) -> Problems:

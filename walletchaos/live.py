@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,20 @@ class LiveState:
     active: dict[int, str] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    started: float | None = None
+    """time.monotonic() at the load's start: events carry their time on the run's clock from then on."""
+    noted: int = 0
 
     def note(self, message: str) -> None:
+        at = "" if self.started is None else f"[{time.monotonic() - self.started:6.1f}s] "
         with self.lock:
-            self.events = [*self.events[-5:], message]
+            self.events = [*self.events[-499:], at + message]  # the screen shows the last 6
+            self.noted += 1
+
+    def since(self, seen: int) -> list[str]:
+        """The events noted after the first ``seen`` (as many as are still kept)."""
+        with self.lock:
+            return self.events[-min(self.noted - seen, len(self.events)) :] if self.noted > seen else []
 
 
 def render(state: LiveState) -> RenderableType:
@@ -52,7 +63,7 @@ def render(state: LiveState) -> RenderableType:
     table.add_row(
         "progress", ProgressBar(total=max(state.total_s, 1), completed=min(t, state.total_s), width=50)
     )
-    return Group(table, *(Text(e, style="dim") for e in events))
+    return Group(table, *(Text(e, style="dim") for e in events[-6:]))
 
 
 def _ms(value: float | None) -> str:
@@ -70,6 +81,7 @@ class LiveView:
             else None
         )
         self._last_plain = -10.0
+        self._seen = 0
 
     def __enter__(self) -> LiveView:
         if self.live:
@@ -84,6 +96,9 @@ class LiveView:
         if self.live:
             self.live.update(render(self.state))
             return
+        for event in self.state.since(self._seen):  # CI logs: every event, as it happens, with its time
+            self.console.print(Text(event), soft_wrap=True)
+        self._seen = self.state.noted
         t = float(self.state.stats.get("t", 0.0))
         if t - self._last_plain >= 5:
             self._last_plain = t

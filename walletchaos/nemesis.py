@@ -88,6 +88,7 @@ class Nemesis:
     def apply(self, action: FaultAction) -> None:
         cls, kind = registry.resolve(action.name)
         fault = cls(kind, action.target, action.params, self.stack)
+        fault.progress = self.state.note
         self.active[action.index] = (action, fault)  # before applying: a partial apply is healed too
         self.state.active[action.index] = f"{action.name}@{action.target}"
         self.state.note(f"apply {action.name} on {action.target}")

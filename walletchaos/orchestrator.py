@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Console
 from rich.text import Text
@@ -196,11 +196,21 @@ class Run:
         undo.push("unmark the harness", lambda: os.environ.pop(leftovers.MARK, None))
         os.environ.update(record.env)
 
+    AFTER_LOAD: ClassVar[dict[str, str]] = {  # the seconds after the load, said as each step begins
+        "heal": "healing every fault and stopping the load",
+        "audit": "final audit: reading every account back and settling the unknown transfers",
+        "judge": "judging the history",
+        "report": "writing verdict.json, junit.xml, summary.md, report.html",
+    }
+
     def _phase(self, name: str) -> None:
         """Write the run's current phase to ``RUN_DIR/phase`` (for people and tests watching a run). The
         test hook ``WALLETCHAOS_PAUSE_AT=<phase>`` holds the run there for up to 60 s, so a test can
         interrupt it at that exact phase; nothing else reads it."""
         (self.run_dir / "phase").write_text(name + "\n")
+        if name in self.AFTER_LOAD:
+            at = f"[{time.monotonic() - self.state.started:6.1f}s] " if self.state.started else ""
+            self.console.print(Text(f"{at}{self.AFTER_LOAD[name]}...", style="dim"), soft_wrap=True)
         if os.environ.get("WALLETCHAOS_PAUSE_AT") == name:
             time.sleep(60)
 
@@ -321,6 +331,7 @@ class Run:
             Op("harness", 2, Kind.INVOKE, Fn.LOAD_START, load_start, {}).record(),
             Op("harness", 2, Kind.OK, Fn.LOAD_START, load_start, reported).record(),
         ]
+        self.state.started = time.monotonic() - (self.now() - load_start) / 1e9
         nemesis.start(load_start)
         self.snapshots = SnapshotTaker(
             lambda: stack.admin_url, self.admin_token, {str(c.id) for c in self.credentials}, self.now
