@@ -9,7 +9,7 @@ from pathlib import Path
 from walletchaos import judge
 from walletchaos.store import StoredRun, load_run, write_json
 
-from . import html, junit, markdown, verdict_json
+from . import html, junit, markdown, openmetrics, verdict_json
 
 
 def judged(run_dir: Path) -> tuple[StoredRun, judge.Verdict]:
@@ -26,7 +26,10 @@ def write_all(run_dir: Path, single_file: bool = False) -> judge.Verdict:
 
 def render_all(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) -> None:
     """Write every report of a run that was just judged (``walletchaos run``: no second judging)."""
-    write_json(run.path / "verdict.json", verdict_json.render(run, verdict))
+    data = verdict_json.render(run, verdict)
+    write_json(run.path / "verdict.json", data)
+    (run.path / "metrics.om").write_text(openmetrics.render(run, verdict, data))
+    write_json(run.path / "grafana-annotations.json", openmetrics.grafana_annotations(run, data))
     (run.path / "junit.xml").write_text(junit.render(run, verdict))
     summary = markdown.render(run, verdict)
     (run.path / "summary.md").write_text(summary)

@@ -27,7 +27,7 @@ class LiveState:
     noted: int = 0
 
     def note(self, message: str) -> None:
-        at = "" if self.started is None else f"[{time.monotonic() - self.started:6.1f}s] "
+        at = "" if self.started is None else f"[{time.monotonic() - self.started:5.1f}s] "
         with self.lock:
             self.events = [*self.events[-499:], at + message]  # the screen shows the last 6
             self.noted += 1

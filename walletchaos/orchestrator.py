@@ -108,6 +108,7 @@ class Run:
         self.load_done = False
         self.shape_started = threading.Event()  # the load process began its shape: time 0 of the schedule
         self.shape_started_ns: int | None = None
+        self.load_started_at: float | None = None
         self.open_model: dict[str, dict[str, int]] = {}  # per phase: arrivals due and dropped (open model)
         self.teardown_failures: list[str] = []
         self.wallet_error = ""
@@ -209,7 +210,7 @@ class Run:
         interrupt it at that exact phase; nothing else reads it."""
         (self.run_dir / "phase").write_text(name + "\n")
         if name in self.AFTER_LOAD:
-            at = f"[{time.monotonic() - self.state.started:6.1f}s] " if self.state.started else ""
+            at = f"[{time.monotonic() - self.state.started:5.1f}s] " if self.state.started else ""
             self.console.print(Text(f"{at}{self.AFTER_LOAD[name]}...", style="dim"), soft_wrap=True)
         if os.environ.get("WALLETCHAOS_PAUSE_AT") == name:
             time.sleep(60)
@@ -332,6 +333,7 @@ class Run:
             Op("harness", 2, Kind.OK, Fn.LOAD_START, load_start, reported).record(),
         ]
         self.state.started = time.monotonic() - (self.now() - load_start) / 1e9
+        self.load_started_at = time.time() - (self.now() - load_start) / 1e9  # wall clock, for dashboards
         nemesis.start(load_start)
         self.snapshots = SnapshotTaker(
             lambda: stack.admin_url, self.admin_token, {str(c.id) for c in self.credentials}, self.now
@@ -532,6 +534,7 @@ class Run:
             "scenario_path": str(self.opts.scenario_path),
             "seed": self.plan.seed,
             "runtime": self.runtime,
+            "load_started_at": self.load_started_at,
             "versions": versions,
             "rerun": self.rerun,
             "interrupted": self.interrupted,

@@ -26,7 +26,7 @@ def test_plain_view_prints_each_event_once_with_its_time() -> None:
         view.update()
     text = out.getvalue()
     assert text.count("before the load: no clock yet") == 1
-    assert "[   6.0s] apply process.kill on wallet[1]" in text, text
+    assert "[  6.0s] apply process.kill on wallet[1]" in text, text
     assert text.count("deploy: wallet7 now runs") == 1 and "phase=-" in text and "None" not in text
     lines = text.splitlines()
     assert all(len(line) <= 60 or "[" in line for line in lines)
