@@ -140,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        log.info("reference wallet %s, defects: %s", VERSION, ", ".join(sorted(settings.defects)) or "none")
         await db.start()
         migrator = asyncio.create_task(db.migrate_forever())
         yield
@@ -335,10 +336,14 @@ class LimitAndCount:
         ):
             refusal = JSONResponse({"error": "length_required", "detail": "send Content-Length"}, 411)
 
+        reason = b""
+
         async def counted(message: Message) -> None:
-            nonlocal status
+            nonlocal status, reason
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and status >= 300 and not reason:
+                reason = message.get("body", b"")[:160]  # the error document: {"error": ..., "detail": ...}
             await send(message)
 
         try:
@@ -349,4 +354,14 @@ class LimitAndCount:
         finally:
             endpoint = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(endpoint, str(status)).inc()
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(endpoint).observe(elapsed)
+            if not 200 <= status < 300:  # the access log: one line per non-2xx answer, with its reason
+                log.info(
+                    "%s %r %d %.1fms %r",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                    reason.decode("utf-8", "replace"),
+                )

@@ -186,3 +186,23 @@ def test_the_ledger_streams_every_posting_in_order_across_batches(pg, wallet_fac
     ]
     assert {p["idempotency_key"] for p in postings[2:]} == {f"bulk-{i}" for i in range(1, n + 1)}
     assert all(datetime.fromisoformat(p["created_at"]).tzinfo is not None for p in postings)
+
+
+def test_the_log_says_version_and_defects_and_one_line_per_non_2xx(wallet_factory) -> None:  # type: ignore[no-untyped-def]
+    wallet = wallet_factory(defects=("no_db_timeouts",))
+    a, m = wallet.accounts(("alice", 1_000, "user"), ("shop", 0, "merchant"))
+    alice = wallet.login("alice")
+    assert wallet.transfer(alice, "ok-1", a, m, 5).status_code == 201
+    assert wallet.transfer(alice, "too-much", a, m, 10_000).status_code == 422
+    assert wallet.anon.get(f"/v1/accounts/{a}").status_code == 401
+    assert wallet.anon.get("/nope%0aINJECTED").status_code == 404
+    time.sleep(0.2)  # the wallet's stderr reaches its log file
+    log = wallet.proc.log_path.read_text()
+    assert "reference wallet " in log and "defects: no_db_timeouts" in log
+    access = [line for line in log.splitlines() if " '/" in line and "'/readyz'" not in line]  # start-up 503s
+    assert len(access) == 3, access
+    assert "POST '/v1/transfers' 422" in access[0] and "insufficient_funds" in access[0], access[0]
+    assert f"GET '/v1/accounts/{a}' 401" in access[1]
+    assert "'/nope\\nINJECTED' 404" in access[2] and not any(
+        line.startswith("INJECTED") for line in log.splitlines()
+    )
