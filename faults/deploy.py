@@ -6,6 +6,7 @@ wallet carrying ``params.defects``, or your wallet's ``params.command`` (local r
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, ClassVar
 
 from walletchaos.errors import InfraError
@@ -72,11 +73,13 @@ class DeployFault(Fault):
 
     def apply(self) -> dict[str, Any]:
         rolled, failed = [], []
+        began, rolled_after = time.monotonic(), {}
         for replica in self.stack.replicas():
             self.previous[replica.name] = replica.version
             try:
                 replica.redeploy(self.version)
                 rolled.append(replica.name)
+                rolled_after[replica.name] = round(time.monotonic() - began, 3)
                 self.progress(f"deploy: {replica.name} now runs the new version")
             except InfraError as exc:
                 self.progress(f"deploy: {replica.name} did not become ready: rollout halted")
@@ -84,20 +87,22 @@ class DeployFault(Fault):
                 break  # a rolling deploy halts at the first replica that does not become ready
         return {
             "rolled_out": rolled,
+            "rolled_after_s": rolled_after,  # live on each replica this long after the apply's invoke
             "failed": failed,
             **self.version.describe(),
             "running": {name: self._read_back(name, self.version) for name in rolled},
         }
 
     def heal(self) -> dict[str, Any]:
-        restored = []
+        restored, began, restored_after = [], time.monotonic(), {}
         for replica in self.stack.replicas():
             if replica.name in self.previous:
                 replica.redeploy(self.previous[replica.name])
                 restored.append(replica.name)
+                restored_after[replica.name] = round(time.monotonic() - began, 3)
                 self.progress(f"rollback: {replica.name} runs its previous version again")
         running = {name: self._read_back(name, self.previous[name]) for name in restored}
-        return {"rolled_back": restored, "running": running}
+        return {"rolled_back": restored, "restored_after_s": restored_after, "running": running}
 
     def _read_back(self, name: str, expected: Version) -> dict[str, object]:
         """Ask the replica what it runs; a mismatch is an error, not a guess."""

@@ -24,7 +24,7 @@ from walletchaos.judge.model import validity_word
 from walletchaos.plan import make_plan
 from walletchaos.store import StoredRun
 
-from . import series, summary, verdict_json, wallet_metrics
+from . import evidence, series, summary, verdict_json, wallet_metrics
 
 CONFIG = {"displaylogo": False, "responsive": True}  # no link out of the offline page
 OUTCOMES = {  # outcome -> (what people read, colour): unknown is not painted as a failure
@@ -312,4 +312,8 @@ def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) ->
         header=summary.HEADER,
         cells=summary.cells,
         wallet=wallet,
+        evidence=evidence.of,
+        blasts=[
+            (f, evidence.blast_radius(run.path, f)) for f in data["faults"] if f["name"].startswith("deploy")
+        ],
     )

@@ -130,6 +130,8 @@ def main() -> None:
     show_default=True,
     help="Run it N times (same seed, each on a fresh stack): a baseline whose spread `compare` uses.",
 )
+@click.option("--web", is_flag=True, help="Serve Locust's web UI on 127.0.0.1 while the load runs.")
+@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
 @output_options
 @_guard
 def run(
@@ -138,6 +140,8 @@ def run(
     out: Path,
     runtime: str | None,
     repeat: int = 1,
+    web: bool = False,
+    web_port: int = 8089,
     as_json: bool = False,
 ) -> int:
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown
@@ -161,11 +165,14 @@ def run(
         from .stack.target import check_target
 
         check_target(model.target, model.wallet.start_timeout)
+    if web:
+        _check_port_free(web_port)
     docs, codes = [], []
     for i in range(repeat):
         if repeat > 1:
             console.print(Text(f"run {i + 1} of {repeat}", style="bold"))
-        outcome = run_scenario(model, RunOptions(scenario, seed, out, runtime, console, render_all))
+        options = RunOptions(scenario, seed, out, runtime, console, render_all, web_port if web else None)
+        outcome = run_scenario(model, options)
         try:
             _show_outcome(outcome, model.name, model.seed if seed is None else seed)
         except KeyboardInterrupt:  # the run is judged and stored; an interrupt while printing changes nothing
@@ -185,6 +192,18 @@ def run(
     if as_json:
         emit(docs[0] if repeat == 1 else {"schema": "walletchaos.runs/v1", "exit_code": code, "runs": docs})
     return code
+
+
+def _check_port_free(port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ScenarioError(
+                [f"--web-port {port}: 127.0.0.1:{port} cannot be used ({exc.strerror})"]
+            ) from None
 
 
 def _show_outcome(outcome: Any, name: str, seed: int) -> None:

@@ -54,6 +54,8 @@ class RunOptions:
     render: Callable[[store.StoredRun, judge.Verdict], None] | None = None
     """Writes the report files of a judged run (the CLI passes ``reports.render_all``; the core never
     imports reports/)."""
+    web_port: int | None = None
+    """Serve Locust's web UI on 127.0.0.1:<port> while the load runs (``run --web``)."""
 
 
 @dataclass
@@ -306,6 +308,7 @@ class Run:
             "currency": CURRENCY,
             "history": str(self.run_dir / "client-history.jsonl"),
             "load": self.scenario.load.model_dump(mode="json", by_alias=True),
+            "web_port": self.opts.web_port,
         }
         config_path = self.run_dir / "load-config.json"
         config_path.write_text(json.dumps(config))

@@ -263,3 +263,51 @@ def test_an_asynchronous_failover_that_loses_acknowledged_transfers_is_caught(tm
     assert lost["valid"] == "invalid" and lost["count"] >= 1 and lost["first"]["type"] == "ok"
     assert rpo["valid"] == "invalid" and rpo["count"] == lost["count"]
     assert results["conservation"]["valid"] == "valid", "what remains is still conserved"
+
+
+WEB = """\
+name: web_ui
+wallet: {replicas: 1}
+accounts: {users: 10, merchants: 2}
+load:
+  shape:
+    - {phase: steady, for: 8s, users: 5, rate: 4}
+"""
+
+
+def test_run_with_web_serves_locusts_ui_on_the_loopback_while_the_load_runs(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    scenario = tmp_path / "web_ui.yaml"
+    scenario.write_text(WEB)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        busy = run_cli("run", str(scenario), "--web", "--web-port", str(port), out=tmp_path / "busy")
+        assert busy.returncode == 254 and f"--web-port {port}" in busy.stderr, busy.stderr
+        assert not (tmp_path / "busy").exists(), "nothing started"
+    proc = subprocess.Popen(
+        [*CLI, "run", str(scenario), "--web", "--web-port", str(port), "--out", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: dict[str, object] = {}
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and not seen:
+        time.sleep(0.5)
+        try:
+            stats = httpx.get(f"http://127.0.0.1:{port}/stats/requests", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            continue
+        names = {row["name"] for row in stats["stats"] if row["num_requests"] > 0}
+        if "pay" in names or "p2p" in names:
+            seen = {"names": names, "state": stats["state"]}
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    assert seen and seen["state"] == "running", seen
+    assert f"Locust web UI on http://127.0.0.1:{port}" in out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the UI is gone with the load

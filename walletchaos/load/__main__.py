@@ -27,6 +27,13 @@ def main(config_path: str) -> int:
     load = config["load"]
     env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load["client_timeout"] + 1)
     runner = env.create_local_runner()
+    web = None
+    if config.get("web_port"):  # `walletchaos run --web`: Locust's own UI, on the loopback only
+        web = env.create_web_ui(host="127.0.0.1", port=int(config["web_port"]))
+        gevent.sleep(0.2)  # the server binds in its greenlet
+        url = f"http://127.0.0.1:{config['web_port']}"
+        log.info("Locust web UI on %s (live while the load runs)", url)
+        print(json.dumps({"event": f"Locust web UI on {url} (live while the load runs)"}), flush=True)
     gevent.signal_handler(signal.SIGTERM, runner.quit)
     started = time.monotonic()
     last_phase: list[Any] = [None]
@@ -70,6 +77,8 @@ def main(config_path: str) -> int:
     if dispatcher is not None:
         dispatcher.kill()
     recorder.close()
+    if web is not None:
+        web.stop()  # type: ignore[no-untyped-call]
     counts = arrivals.counts()
     log.info(
         "done: %d ops completed in %.1f s %s", recorder.completed, time.monotonic() - started, counts or ""
