@@ -61,20 +61,30 @@ def phases(run: StoredRun) -> list[tuple[str, float, float]]:
     return list(make_plan(run.scenario, run.meta.get("seed")).phases)
 
 
-def _status_color(status: str) -> str:
-    return {"2": "#59a14f", "4": "#f28e2b", "5": "#e15759"}.get(status[:1], "#9d9da6")
+SHADES = {  # per status class, one shade per code: 200 and 201 are both success, yet two lines
+    "2": ("#2e7d32", "#59a14f", "#8cd17d"),
+    "4": ("#f28e2b", "#ffbe7d", "#b07aa1", "#d4a6c8", "#9c755f"),
+    "5": ("#e15759", "#b00020", "#ff9d9a"),
+}
+
+
+def _status_color(status: str, nth: int) -> str:
+    shades = SHADES.get(status[:1], ("#9d9da6",))
+    return shades[nth % len(shades)]
 
 
 def _wallet_rows(fig: go.Figure, w: wallet_metrics.WalletSeries) -> None:
     """Rows 4 and 5: what the replicas said about themselves (their /metrics), on the same clock."""
+    seen: dict[str, int] = {}
     for status, values in w.requests.items():
+        nth = seen[status[:1]] = seen.get(status[:1], -1) + 1
         fig.add_trace(
             go.Scatter(
                 x=w.bins,
                 y=values,
                 name=f"wallet: HTTP {status}/s",
                 mode="lines",
-                line={"color": _status_color(status), "shape": "hv"},
+                line={"color": _status_color(status, nth), "shape": "hv"},
                 connectgaps=False,
             ),
             row=4,

@@ -89,10 +89,10 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
     assert len(late) == 2 and all(0 <= s < 0.25 for s in late), late
     assert [f["invoked_s"] for f in verdict["faults"]] == [r["time"] / 1e9 for r in applies]
     wallet = wallet_metrics.build(run_dir)  # each replica's /metrics, once a second
-    assert wallet.charted and set(wallet.pool_in_use) == {0, 1, 2}, wallet
+    assert wallet.charted and set(wallet.pool_in_use) == {0, 1}, wallet  # the smoke runs 2 replicas
     assert wallet.failed >= 1, "the killed replica's missed scrapes are recorded as gaps"
-    served = sum(v or 0 for v in wallet.requests["200"])
-    assert served > 0.5 * verdict["stats"]["ops"], (served, verdict["stats"]["ops"])
+    served = sum(v or 0 for status, rates in wallet.requests.items() if status[0] == "2" for v in rates)
+    assert 0.5 * verdict["stats"]["ok"] < served < 2 * verdict["stats"]["ok"], (served, verdict["stats"])
     assert "wallet side (its /metrics)" in (run_dir / "report.html").read_text()
     assert leftovers() <= before, "the run left processes or clusters behind"
     again = subprocess.run([*CLI, "analyze", str(run_dir)], capture_output=True, text=True, check=False)
