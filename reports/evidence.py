@@ -41,12 +41,33 @@ def of(result: Result) -> Evidence | None:
     return Evidence(rows, result.count or len(offenders), keys, impact(offenders))
 
 
+def _misposted(o: dict[str, Any]) -> int | None:
+    """For a transfer whose ledger legs differ from the request: the money moved wrongly (half the sum of the
+    per-account differences: 212 posted for 211 is 1)."""
+    found, wanted = o.get("found_legs"), o.get("wanted")
+    if not isinstance(found, list) or not isinstance(wanted, list):
+        return None
+    delta: dict[str, int] = {}
+    try:
+        for sign, legs in ((1, found), (-1, wanted)):
+            for account, amount in legs:
+                delta[str(account)] = delta.get(str(account), 0) + sign * int(amount)
+    except (TypeError, ValueError):
+        return None
+    return sum(abs(d) for d in delta.values()) // 2
+
+
 def impact(offenders: list[dict[str, Any]]) -> str | None:
     """The money the offending transfers moved wrongly: a key applied n times moved its amount n-1 times
-    too often; any other offending transfer puts its whole amount at stake."""
+    too often; a transfer posted differently from its request moved the difference wrongly; any other
+    offending transfer puts its whole amount at stake."""
     with_amount = [o for o in offenders if isinstance(o.get("amount"), int)]
     if not with_amount:
         return None
+    wrong = [m for o in with_amount if (m := _misposted(o)) is not None]
+    if wrong:
+        n = len(wrong)
+        return f"{sum(wrong):,} (minor units) posted differently from the requests, over {n} transfer(s)"
     extra = [o for o in with_amount if isinstance(o.get("applied"), int)]
     if extra:
         total = sum(o["amount"] * max(o["applied"] - 1, 0) for o in extra)

@@ -299,7 +299,7 @@ def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) ->
     data = verdict_json.render(run, verdict)
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["word"] = validity_word
-    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1, default=str)
+    env.filters["tojson_pretty"] = lambda v: json.dumps(v, default=str)  # one line per op (pre-wrap wraps it)
     page = env.from_string(TEMPLATE.read_text())
     points = series.build(run)
     wallet = wallet_metrics.build(run.path)

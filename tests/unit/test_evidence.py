@@ -79,3 +79,17 @@ def test_the_report_shows_a_deploys_blast_radius(tmp_path: Path) -> None:
     write_all(run)
     page = (run / "report.html").read_text()
     assert 'id="blast-radius"' in page and "wallet0" in page and "no /metrics" in page
+
+
+def test_a_transfer_posted_differently_counts_the_difference() -> None:
+    from reports.evidence import impact
+
+    posted = {
+        "amount": 211,
+        "found_legs": [["101", 212], ["21", -212]],
+        "wanted": [["101", 211], ["21", -211]],
+    }
+    assert impact(
+        [posted, {**posted, "amount": 5, "found_legs": [["9", 5]], "wanted": [["9", 5], ["8", -5]]}]
+    ) == ("3 (minor units) posted differently from the requests, over 2 transfer(s)")
+    assert impact([{"amount": 40}, {"amount": 2}]) == "42 (minor units) at stake over 2 transfer(s)"
