@@ -3,17 +3,30 @@ runs unchanged on local processes or containers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InfraError
 from ..targets import split_target
 from .balancer import Balancer
-from .proc import free_port
+from .proc import free_port, wait_until
 from .toxiproxy import ToxiproxyClient
 
-__all__ = ["Replica", "Service", "Stack", "StackHandle", "Targets", "Version", "split_target"]
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+
+__all__ = [
+    "PostgresNode",
+    "Replica",
+    "Service",
+    "Stack",
+    "StackHandle",
+    "Targets",
+    "Version",
+    "split_target",
+]
 
 
 class Service(Protocol):
@@ -27,6 +40,21 @@ class Service(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def is_up(self) -> bool: ...
+
+
+class PostgresNode(Service, Protocol):
+    """A PostgreSQL server the harness runs (a local cluster or a container), primary or standby."""
+
+    port: int
+
+    def sql(self, query: str) -> str:
+        """One statement as the superuser; its output, unaligned (InfraError on failure)."""
+
+    def promote(self) -> None:
+        """A standby becomes a primary, waited for until it takes writes."""
+
+    def streaming_to(self, standby: str) -> str | None:
+        """On a primary: the sync_state of the standby with that application_name, or None."""
 
 
 @dataclass(frozen=True)
@@ -136,11 +164,64 @@ class Targets:
         self.toxiproxy.create_proxy("ingress", f"127.0.0.1:{front}", f"127.0.0.1:{self.balancer.port}")
         self.ingress_urls = [f"http://127.0.0.1:{front}"]
 
+    # -- PostgreSQL primary and standby (``database: {standby: true}``), the same on every runtime -------
+    scenario: Scenario
+    pg: PostgresNode | None = None
+    """The primary (after a failover: the promoted standby)."""
+    standby: PostgresNode | None = None
+    replication_port = 0
+    """The ``replication`` link's listen port: the standby streams through it (a network fault target)."""
+
+    def clone_standby(self, node: PostgresNode | None, primary: PostgresNode) -> PostgresNode:
+        """Runtime hook: a fresh base backup of ``primary`` through the replication link, started as the
+        standby named "standby" (``node``, the old one, is discarded first: nothing it had comes back)."""
+        raise InfraError("this runtime has no PostgreSQL standby")
+
+    def follow(self, node: PostgresNode | None, primary: PostgresNode, timeout_s: float = 30) -> str:
+        """Make a standby stream from ``primary`` through the ``replication`` link (pointed at it) and wait
+        until it does (sync: until it is the synchronous standby, so acknowledged commits are on both).
+        Returns the replication state."""
+        self.toxiproxy.set_upstream("replication", f"127.0.0.1:{primary.port}")
+        standby = self.standby = self.clone_standby(node, primary)
+        sync = self.scenario.database.replication == "sync"
+        primary.sql(f"ALTER SYSTEM SET synchronous_standby_names = '{standby.name if sync else ''}'")
+        primary.sql("SELECT pg_reload_conf()")
+        wanted = "sync" if sync else "async"
+        wait_until(
+            lambda: primary.streaming_to(standby.name) == wanted, timeout_s, f"{standby.name} to stream"
+        )
+        return wanted
+
     def failover(self) -> dict[str, Any]:
-        raise InfraError("this runtime has no PostgreSQL standby (database: {standby: true}, local runtime)")
+        """Kill the primary, promote the standby, point the db link at it. Until the heal rebuilds a
+        standby the new primary runs alone: with sync replication it must not wait for a standby that is
+        not there, so it acknowledges commits by itself meanwhile (as an operator's failover does)."""
+        if self.standby is None or self.pg is None:
+            raise InfraError("no PostgreSQL standby: database: {standby: true}")
+        old, new = self.pg, self.standby
+        started = time.monotonic()
+        old.kill()
+        new.promote()
+        new.sql("ALTER SYSTEM SET synchronous_standby_names = ''")
+        new.sql("SELECT pg_reload_conf()")
+        self.toxiproxy.set_upstream("db", f"127.0.0.1:{new.port}")
+        old.name, new.name = "standby", "postgres"
+        self.pg, self.standby = new, old
+        return {
+            "killed": f"port {old.port}",
+            "promoted": f"port {new.port}",
+            "took_s": round(time.monotonic() - started, 3),
+        }
 
     def rebuild_standby(self) -> dict[str, Any]:
-        raise InfraError("this runtime has no PostgreSQL standby (database: {standby: true}, local runtime)")
+        """The failed primary is discarded and cloned from the new primary (a fresh base backup)."""
+        if self.standby is None or self.pg is None:
+            raise InfraError("no PostgreSQL standby: database: {standby: true}")
+        if self.standby.is_up() and self.pg.streaming_to(self.standby.name):
+            return {"standby": "already streaming"}
+        started = time.monotonic()
+        state = self.follow(self.standby, self.pg)
+        return {"standby": state, "took_s": round(time.monotonic() - started, 3)}
 
     def proxies(self, link: str) -> list[str]:
         base, index = split_target(link)

@@ -9,16 +9,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from ..errors import InfraError
 from ..scenario import Scenario
 from ..teardown import Teardown
 from .balancer import Balancer, HAProxyProcess
 from .balancer import version as haproxy_version
-from .base import Replica, Service, Targets
+from .base import PostgresNode, Replica, Service, Targets
 from .postgres import PostgresCluster
-from .proc import free_port, wait_until
+from .proc import free_port
 from .toxiproxy import ToxiproxyClient, ToxiproxyServer, toxiproxy_version
 from .wallet import WalletProcess
 
@@ -86,7 +84,7 @@ class LocalStack(ProcessStack):
             self.standby = PostgresCluster.fresh(free_port(), self.run_id)
             self.standby.name = "standby"
             self.undo.push("stop the PostgreSQL standby", self.standby.stop)
-            self._follow(self.standby, self.pg)
+            self.follow(self.standby, self.pg)
         cfg = self.scenario.wallet
         for i in range(cfg.replicas):
             wallet = WalletProcess(
@@ -112,52 +110,11 @@ class LocalStack(ProcessStack):
         haproxy.start()
         return haproxy
 
-    def _follow(self, standby: PostgresCluster, primary: PostgresCluster, timeout_s: float = 30) -> str:
-        """Make ``standby`` stream from ``primary`` through the ``replication`` link (pointed at it) and
-        wait until it does (sync: until it is the
-        synchronous standby, so acknowledged commits are on both). Returns the replication state."""
-        self.toxiproxy.set_upstream("replication", f"127.0.0.1:{primary.port}")
-        standby.clone_as_standby_of(primary, via_port=self.replication_port)
-        sync = self.scenario.database.replication == "sync"
-        primary.sql(f"ALTER SYSTEM SET synchronous_standby_names = '{standby.name if sync else ''}'")
-        primary.sql("SELECT pg_reload_conf()")
-        wanted = "sync" if sync else "async"
-        wait_until(
-            lambda: primary.streaming_to(standby.name) == wanted, timeout_s, f"{standby.name} to stream"
-        )
-        return wanted
-
-    def failover(self) -> dict[str, Any]:
-        """SIGKILL the primary, promote the standby, point the db link at it. Until the heal rebuilds a
-        standby the new primary runs alone: with sync replication it must not wait for a standby that is
-        not there, so it acknowledges commits by itself meanwhile (as an operator's failover does)."""
-        if self.standby is None or self.pg is None:
-            raise InfraError("no PostgreSQL standby: database: {standby: true}")
-        old, new = self.pg, self.standby
-        started = time.monotonic()
-        old.kill()
-        new.promote()
-        new.sql("ALTER SYSTEM SET synchronous_standby_names = ''")
-        new.sql("SELECT pg_reload_conf()")
-        self.toxiproxy.set_upstream("db", f"127.0.0.1:{new.port}")
-        old.name, new.name = "standby", "postgres"
-        self.pg, self.standby = new, old
-        return {
-            "killed": f"port {old.port}",
-            "promoted": f"port {new.port}",
-            "took_s": round(time.monotonic() - started, 3),
-        }
-
-    def rebuild_standby(self) -> dict[str, Any]:
-        """The failed primary's directory is discarded and cloned from the new primary (a fresh base
-        backup: nothing it had that the new primary lacks can come back)."""
-        if self.standby is None or self.pg is None:
-            raise InfraError("no PostgreSQL standby: database: {standby: true}")
-        if self.standby.proc.running and self.pg.streaming_to(self.standby.name):
-            return {"standby": "already streaming"}
-        started = time.monotonic()
-        state = self._follow(self.standby, self.pg)
-        return {"standby": state, "took_s": round(time.monotonic() - started, 3)}
+    def clone_standby(self, node: PostgresNode | None, primary: PostgresNode) -> PostgresNode:
+        """The standby's directory (or the failed primary's) is emptied and cloned with pg_basebackup -R."""
+        assert isinstance(node, PostgresCluster) and isinstance(primary, PostgresCluster)
+        node.clone_as_standby_of(primary, via_port=self.replication_port)
+        return node
 
     def _destroy_cluster(self) -> None:
         """Keep the server log, stop the server, delete the directory. An interrupted initdb may leave its
