@@ -381,10 +381,6 @@ class Scenario(Model):
     def runtime_problems(self, runtime: str) -> list[tuple[tuple[str | int, ...], str]]:
         """What ``runtime`` cannot run: commands (the wallet's and deploy's) start local processes."""
         out: list[tuple[tuple[str | int, ...], str]] = []
-        if runtime == "docker" and self.database.standby:
-            out.append(
-                (("database", "standby"), "runs on the local runtime (the docker runtime has no standby yet)")
-            )
         if runtime != "docker":
             if self.wallet.image is not None:
                 out.append((("wallet", "image"), "runs on the docker runtime (runtime: docker)"))

@@ -18,7 +18,7 @@ from ..scenario import Scenario
 from . import reference
 from .balancer import Balancer
 from .balancer import config as balancer_config
-from .base import Replica, Service, Targets, Version
+from .base import PostgresNode, Replica, Service, Targets, Version
 from .proc import free_port, http_ok, port_open, wait_until
 from .toxiproxy import LOG_ENV, ToxiproxyClient, toxiproxy_version
 from .wallet import wallet_env
@@ -97,6 +97,36 @@ class ContainerService:
     def is_up(self) -> bool:
         self.container.reload()
         return bool(self.container.status == "running") and bool(self._ready())
+
+
+class PostgresContainer(ContainerService):
+    """PostgreSQL in a container (the primary, or a standby: ``STANDBY_OF`` in the image's entrypoint);
+    SQL runs inside it as the superuser over its own socket."""
+
+    BIN = "/usr/lib/postgresql/15/bin"
+
+    def __init__(self, name: str, container: Any, port: int) -> None:
+        self.port = port
+        super().__init__(name, container, lambda: port_open(port))
+
+    def sql(self, query: str) -> str:
+        argv = [f"{self.BIN}/psql", "-h", "/var/run/walletchaos", "-p", str(self.port), "-U", "postgres"]
+        done = self.container.exec_run([*argv, "-v", "ON_ERROR_STOP=1", "-Atqc", query], demux=True)
+        out, err = done.output
+        if done.exit_code != 0:
+            said = (err or out or b"").decode(errors="replace").strip()[-300:]
+            raise InfraError(f"psql in {self.container.name}: {said}")
+        return (out or b"").decode(errors="replace").strip()
+
+    def promote(self, timeout_s: float = 20) -> None:
+        self.sql(f"SELECT pg_promote(true, {int(timeout_s)})")
+        wait_until(
+            lambda: self.sql("SELECT pg_is_in_recovery()") == "f", timeout_s, f"{self.name} to promote"
+        )
+
+    def streaming_to(self, standby: str) -> str | None:
+        out = self.sql(f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{standby}'")
+        return out or None
 
 
 class WalletContainer(ContainerService):
@@ -179,7 +209,7 @@ class DockerStack(Targets):
         self.ingress_urls: list[str] = []
         self.links: list[str] = []
         self._replicas: list[WalletContainer] = []
-        self._postgres: ContainerService | None = None
+        self._standbys = 0
         self._toxiproxy: ToxiproxyClient | None = None
         self._haproxy: Any = None
         self.db_url = ""
@@ -224,7 +254,7 @@ class DockerStack(Targets):
             )
         pg_port, tp_port, db_port = free_port(), free_port(), free_port()
         pg = self.run_container(IMAGES["postgres"], "postgres", [], {"PGPORT": str(pg_port)})
-        self._postgres = ContainerService("postgres", pg, lambda: port_open(pg_port))
+        self.pg = PostgresContainer("postgres", pg, pg_port)
         wait_until(lambda: port_open(pg_port), 60, "the PostgreSQL container")
         self.run_container(
             IMAGES["toxiproxy"], "toxiproxy", ["-host", "127.0.0.1", "-port", str(tp_port)], LOG_ENV
@@ -232,6 +262,13 @@ class DockerStack(Targets):
         self._toxiproxy = ToxiproxyClient(f"http://127.0.0.1:{tp_port}")
         wait_until(lambda: http_ok(f"http://127.0.0.1:{tp_port}/version"), 30, "the Toxiproxy container")
         self.toxiproxy.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{pg_port}")
+        if self.scenario.database.standby:  # the standby streams through its own link: a fault target
+            self.replication_port = free_port()
+            self.toxiproxy.create_proxy(
+                "replication", f"127.0.0.1:{self.replication_port}", f"127.0.0.1:{pg_port}"
+            )
+            wait_until(lambda: self._accepting(self.pg), 30, "PostgreSQL to accept connections")
+            self.follow(None, self.pg, timeout_s=60)
         self.db_url = f"postgresql://wallet:wallet@127.0.0.1:{db_port}/wallet"
         wallet = self.scenario.wallet
         version = Version(tuple(sorted(wallet.defects)), image=wallet.image)
@@ -263,8 +300,44 @@ class DockerStack(Targets):
         return list(self._replicas)
 
     def postgres(self) -> Service:
-        assert self._postgres is not None
-        return self._postgres
+        assert self.pg is not None
+        return self.pg
+
+    @staticmethod
+    def _accepting(node: Any) -> bool:
+        try:
+            return bool(node.sql("SELECT 1") == "1")
+        except InfraError:
+            return False
+
+    def clone_standby(self, node: PostgresNode | None, primary: PostgresNode) -> PostgresNode:
+        """A new standby container, cloned through the ``replication`` link by its entrypoint (STANDBY_OF);
+        the old one (a failed primary, rebuilt) is removed first, its log kept."""
+        if isinstance(node, PostgresContainer):
+            self.save_logs(node.container)
+            with contextlib.suppress(Exception):
+                node.container.remove(force=True)
+        self._standbys += 1
+        port = free_port()
+        env = {
+            "PGPORT": str(port),
+            "STANDBY_OF": f"127.0.0.1:{self.replication_port}",
+            "APPLICATION_NAME": "standby",
+        }
+        container = self.run_container(IMAGES["postgres"], f"standby{self._standbys}", [], env)
+        standby = PostgresContainer("standby", container, port)
+
+        def up() -> bool:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=10).decode(errors="replace").rstrip()
+                raise InfraError(
+                    f"the standby container exited (pg_basebackup through the replication link):\n{tail}"
+                )
+            return port_open(port) and self._accepting(standby)
+
+        wait_until(up, 60, "the PostgreSQL standby container")
+        return standby
 
     def versions(self) -> dict[str, str]:
         engine_version = self.client.version().get("Version", "?") if self.client else "?"
