@@ -90,6 +90,19 @@ def _wallet_rows(fig: go.Figure, w: wallet_metrics.WalletSeries) -> None:
             row=4,
             col=1,
         )
+    for replica, values in sorted(w.per_replica.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=w.bins,
+                y=values,
+                name=f"wallet[{replica}]: requests/s",
+                mode="lines",
+                line={"dash": "dot", "width": 1, "shape": "hv"},
+                connectgaps=False,
+            ),
+            row=4,
+            col=1,
+        )
     for replica, (t, v) in sorted(w.pool_in_use.items()):
         fig.add_trace(
             go.Scatter(x=t, y=v, name=f"wallet[{replica}]: pool in use", mode="lines", line={"width": 1}),
@@ -135,7 +148,7 @@ def timeline(
             "latency from intended start, every outcome (ms)",
             *(
                 (
-                    "wallet side (its /metrics): requests/s by status, all replicas",
+                    "wallet side (its /metrics): requests/s by status (all replicas) and per replica",
                     "wallet side: database pool connections in use per replica; database errors/s",
                 )
                 if wallet

@@ -3,7 +3,8 @@ about themselves, aligned on the run's clock in 1 s bins. Charted when the walle
 wallet's names; any other wallet's samples stay in metrics.jsonl for the user's own tools.
 
 * requests/s by status: ``wallet_requests_total{endpoint="/v1/...",status=...}`` summed over replicas
-  (the health checks and the scrapes themselves left out);
+  (the health checks and the scrapes themselves left out), and each replica's own requests/s (its traffic
+  through the balancer over time);
 * database errors/s by kind: ``wallet_db_errors_total{kind=...}`` summed over replicas;
 * pool connections in use per replica: ``wallet_pool_connections - wallet_pool_idle_connections``.
 
@@ -40,6 +41,7 @@ class WalletSeries:
     requests: dict[str, list[float | None]] = field(default_factory=dict)  # status -> rate per bin
     db_errors: dict[str, list[float | None]] = field(default_factory=dict)  # kind -> rate per bin
     pool_in_use: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)  # replica -> t, v
+    per_replica: dict[int, list[float | None]] = field(default_factory=dict)  # replica -> /v1 requests/s
     scrapes: int = 0
     failed: int = 0
     absent: list[int] = field(default_factory=list)
@@ -91,6 +93,11 @@ def build(run_dir: Path) -> WalletSeries:
     ):
         for value_label, per_bin in sorted(_counter_rates(lines, name, label, keep).items()):
             target[value_label] = [per_bin.get(int(b)) for b in s.bins]
+    for replica in sorted({int(x["replica"]) for x in lines if "samples" in x}):
+        mine = [x for x in lines if x["replica"] == replica]
+        total = _counter_rates(mine, REQUESTS, "", on_v1).get("?", {})  # every status: one key
+        if total:
+            s.per_replica[replica] = [total.get(int(b)) for b in s.bins]
     for line in lines:
         samples = line.get("samples") or {}
         if POOL in samples and IDLE in samples:

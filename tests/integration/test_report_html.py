@@ -131,6 +131,7 @@ def test_report_renders_charts_without_errors_in_chromium(
     assert ">new text<" not in page, "no placeholder annotation"
     assert "recovered +" in page, "the recovery window is drawn and labelled"
     assert "wallet side (its /metrics)" in page and "wallet[1]: pool in use" in page, "the wallet-side rows"
+    assert "wallet[0]: requests/s" in page, "each replica's traffic over time"
     assert "1 failed" in page, "a failed scrape is said"
     assert 'id="load-by_op"' in page and 'id="load-by_phase"' in page, "the load summary tables"
     assert re.search(r'<pre id="js-errors"[^>]*></pre>', page), re.search(

@@ -80,3 +80,11 @@ def test_a_wallet_without_metrics_is_asked_once(tmp_path: Path) -> None:
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"t": 0.0, "replica": 0, "absent": 404}) + "\n")
     w = build(tmp_path)
     assert not w.charted and w.absent == [0] and w.scrapes == 0
+
+
+def test_each_replicas_own_traffic_over_time(tmp_path: Path) -> None:
+    lines = [_line(0.1, 0, 0), _line(0.2, 1, 0), _line(1.1, 0, 100, s503=10), _line(1.2, 1, 50)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    w = build(tmp_path)
+    assert [round(v or 0) for v in w.per_replica[0]] == [0, 110]  # 200s and 503s: all its /v1 answers
+    assert [round(v or 0) for v in w.per_replica[1]] == [0, 50]
