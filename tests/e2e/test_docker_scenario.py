@@ -44,6 +44,7 @@ def test_db_outage_passes_on_docker_and_leaves_no_container(tmp_path: Path) -> N
         (r["name"], r["summary"]) for r in verdict["results"] if r["valid"] != "valid"
     ]
     assert verdict["runtime"] == "docker" and verdict["versions"]["runtime"] == "docker"
+    assert verdict["versions"]["postgresql"].startswith("postgres (PostgreSQL) 15"), verdict["versions"]
     assert (tmp_path / "latest" / "logs" / "postgres.log").stat().st_size > 0
     assert client.containers.list(all=True, filters={"label": LABEL}) == []
 

@@ -342,6 +342,10 @@ class DockerStack(Targets):
     def versions(self) -> dict[str, str]:
         engine_version = self.client.version().get("Version", "?") if self.client else "?"
         out = {"runtime": "docker", "engine": engine_version, "toxiproxy": toxiproxy_version(self.toxiproxy)}
+        if isinstance(self.pg, PostgresContainer):
+            with contextlib.suppress(Exception):
+                said = self.pg.container.exec_run([f"{PostgresContainer.BIN}/postgres", "--version"])
+                out["postgresql"] = said.output.decode(errors="replace").strip()
         if self._haproxy is not None:
             with contextlib.suppress(Exception):
                 said = self._haproxy.exec_run(["haproxy", "-v"]).output.decode(errors="replace")
