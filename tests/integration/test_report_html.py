@@ -89,7 +89,7 @@ def test_report_loads_the_shared_chart_library_by_a_relative_path_only(report: P
     html = report.read_text()
     assert report.stat().st_size < 1_500_000, report.stat().st_size
     sources = re.findall(r"""<script[^>]*\bsrc=["']([^"']+)""", html)
-    assert sources and all(re.fullmatch(r"\.\./([\w.-]+/)?assets/plotly-[\d.]+\.min\.js", s) for s in sources)
+    assert sources and all(re.fullmatch(r"\.\./([\w.-]+/)?assets/plotly-basic-[\d.]+\.min\.js", s) for s in sources)
     assert (report.parent / sources[0]).resolve().is_file(), "written beside the runs"
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external resource"
     assert not re.search(r"<link[^>]+href=", html)
@@ -101,7 +101,7 @@ def test_single_file_report_carries_the_library(report: Path) -> None:
     markup = re.sub(r"<script\b[^>]*>.*?</script>", "", html, flags=re.S)  # the bundle's strings aside
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup), "no external resource"
     assert not re.search(r"<script[^>]+src=", html) and "Plotly" in html
-    assert report.stat().st_size > 4_000_000
+    assert 1_100_000 < report.stat().st_size < 1_500_000, "the basic bundle inlined, under 1.5 MB still"
 
 
 def test_report_through_the_latest_link_and_a_moved_report_in_chromium(

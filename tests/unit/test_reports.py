@@ -235,3 +235,15 @@ def test_compare_of_sets_flags_only_violations_no_baseline_run_had(tmp_path: Pat
         "verdict",
         "durability",
     ]
+
+
+def test_the_vendored_chart_bundle_matches_the_plotly_package() -> None:
+    """report.html draws plotly.py's figures with the vendored basic bundle: a plotly upgrade that moves to
+    another plotly.js must bring the matching bundle (reports/assets/README.md says how)."""
+    from plotly.offline import get_plotlyjs_version
+
+    from reports.html import BUNDLE, plotlyjs
+
+    code = plotlyjs()
+    assert BUNDLE == f"plotly-basic-{get_plotlyjs_version()}.min.js"
+    assert f"plotly.js (basic - minified) v{get_plotlyjs_version()}" in code[:200]
