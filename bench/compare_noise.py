@@ -42,7 +42,8 @@ def main() -> int:
     for r in runs[: args.base]:
         shutil.copytree(r, base / r.name)
     set_flags = [(r.name, flagged(base, r)) for r in runs[args.base :]]
-    pair_flags = [(b.name, flagged(a, b)) for a, b in zip(runs[args.base - 1 :], runs[args.base :], strict=False)]
+    pairs = zip(runs[args.base - 1 :], runs[args.base :], strict=False)
+    pair_flags = [(b.name, flagged(a, b)) for a, b in pairs]
     for title, rows in (("vs the baseline set", set_flags), ("consecutive single runs", pair_flags)):
         print(f"{title}:")
         for name, regressed in rows:
