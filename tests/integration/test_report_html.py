@@ -89,7 +89,8 @@ def test_report_loads_the_shared_chart_library_by_a_relative_path_only(report: P
     html = report.read_text()
     assert report.stat().st_size < 1_500_000, report.stat().st_size
     sources = re.findall(r"""<script[^>]*\bsrc=["']([^"']+)""", html)
-    assert sources and all(re.fullmatch(r"\.\./([\w.-]+/)?assets/plotly-basic-[\d.]+\.min\.js", s) for s in sources)
+    shape = r"\.\./([\w.-]+/)?assets/plotly-basic-[\d.]+\.min\.js"
+    assert sources and all(re.fullmatch(shape, s) for s in sources), sources
     assert (report.parent / sources[0]).resolve().is_file(), "written beside the runs"
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external resource"
     assert not re.search(r"<link[^>]+href=", html)

@@ -245,5 +245,5 @@ def test_the_vendored_chart_bundle_matches_the_plotly_package() -> None:
     from reports.html import BUNDLE, plotlyjs
 
     code = plotlyjs()
-    assert BUNDLE == f"plotly-basic-{get_plotlyjs_version()}.min.js"
+    assert f"plotly-basic-{get_plotlyjs_version()}.min.js" == BUNDLE
     assert f"plotly.js (basic - minified) v{get_plotlyjs_version()}" in code[:200]
