@@ -1,0 +1,139 @@
+"""P2: is the load process lean? Ops per CPU-second of walletchaos's load process (history recording,
+pacing, classification) against bare Locust FastHttpUsers sending the same requests (a login, then payments
+with idempotency keys) at the same users and rate to the same reference wallet, one after the other in this
+run. CPU is each process's own user + system time (wait4). Goal: >= 0.9x bare Locust.
+
+    .venv/bin/python bench/load_overhead.py [--users 20] [--rate 10] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _figure import figure
+from _wallet import ADMIN, ROOT, cluster, wallet
+
+from walletchaos.client import AccountSpec, WalletAdmin
+from walletchaos.scenario import Load
+
+BARE = """
+import itertools, json, os, uuid
+from locust import FastHttpUser, constant_throughput, task
+
+USERS = json.loads(os.environ["BENCH_USERS"])
+MERCHANT = os.environ["BENCH_MERCHANT"]
+RATE = float(os.environ["BENCH_RATE"])
+NEXT = itertools.count()
+
+
+class Bare(FastHttpUser):
+    wait_time = constant_throughput(RATE)
+
+    def on_start(self):
+        me = USERS[next(NEXT) % len(USERS)]
+        r = self.client.post("/v1/sessions", json={"username": me["username"], "password": me["password"]})
+        self.token, self.me = r.json()["token"], me["id"]
+
+    @task
+    def pay(self):
+        body = {"from": self.me, "to": MERCHANT, "amount": 1, "currency": "CNY"}
+        headers = {"Authorization": "Bearer " + self.token, "Idempotency-Key": uuid.uuid4().hex}
+        self.client.post("/v1/transfers", json=body, headers=headers, name="pay")
+"""
+
+
+def waited(proc: subprocess.Popen[str]) -> float:
+    """Wait for ``proc``; its CPU seconds (user + system)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--rate", type=float, default=10.0)
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="wc-p2-"))
+    with cluster() as c, wallet(c, workers=2) as (_, url):
+        admin = WalletAdmin(url, ADMIN)
+        specs = [AccountSpec(f"u{i}", f"pw-u{i}-secret", 10**9) for i in range(args.users)]
+        specs.append(AccountSpec("shop", "pw-shop-secret", 0, "merchant"))
+        ids = admin.create_accounts(specs)
+        admin.close()
+        users = [{"id": ids[s.username], "username": s.username, "password": s.password} for s in specs[:-1]]
+        merchant = {"id": ids["shop"], "username": "shop", "password": "pw-shop-secret"}
+
+        shape = [{"phase": "steady", "for": f"{args.seconds}s", "users": args.users, "rate": args.rate}]
+        load = Load.model_validate({"mix": {"pay": 100}, "shape": shape}).model_dump(
+            mode="json", by_alias=True
+        )
+        config = {
+            "ingress_urls": [url],
+            "pinned": True,
+            "origin_ns": time.monotonic_ns(),
+            "seed": 1,
+            "tag": "p2",
+            "accounts": {
+                "users": users,
+                "merchants": [merchant],
+                "attack_targets": [],
+                "hot_merchant_share": 0,
+            },
+            "currency": "CNY",
+            "history": str(work / "history.jsonl"),
+            "load": load,
+        }
+        (work / "config.json").write_text(json.dumps(config))
+        ours = subprocess.Popen(
+            [sys.executable, "-m", "walletchaos.load", str(work / "config.json")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+        assert ours.stdout is not None
+        lines = ours.stdout.read().splitlines()
+        our_cpu = waited(ours)
+        done = next(json.loads(x) for x in lines if '"event": "done"' in x)
+        our_ops = int(done["completed"])
+
+        (work / "bare.py").write_text(BARE)
+        env = {
+            **os.environ,
+            "BENCH_USERS": json.dumps(users),
+            "BENCH_MERCHANT": str(merchant["id"]),
+            "BENCH_RATE": str(args.rate),
+        }
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(work / "bare.py"), "--headless", "-u", str(args.users),
+             "-r", str(args.users), "-t", f"{args.seconds}s", "-H", url, "--json", "--only-summary"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=work,
+        )  # fmt: skip
+        assert bare.stdout is not None
+        stats = json.loads(bare.stdout.read())
+        bare_cpu = waited(bare)
+        bare_ops = sum(int(s["num_requests"]) for s in stats)
+    ours_per_cpu, bare_per_cpu = our_ops / our_cpu, bare_ops / bare_cpu
+    print(f"walletchaos load: {our_ops} ops in {our_cpu:.2f} CPU-s = {ours_per_cpu:.0f} ops/CPU-s")
+    print(f"bare Locust:      {bare_ops} requests in {bare_cpu:.2f} CPU-s = {bare_per_cpu:.0f} ops/CPU-s")
+    figure(
+        "P2 load process vs bare Locust",
+        f"{ours_per_cpu:.0f} ops/CPU-s",
+        f"bare Locust {bare_per_cpu:.0f}",
+        ours_per_cpu / bare_per_cpu,
+        ">= 0.9",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
