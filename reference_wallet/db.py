@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from .config import Settings
-from .errors import CommitUnknown, unavailable
+from .errors import ApiError, CommitUnknown, unavailable
 
 log = logging.getLogger("reference_wallet.db")
 
@@ -128,12 +128,17 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; a connection that saw an error is terminated, never reused half-broken."""
+        """A pooled connection; a connection that saw an error is terminated, never reused half-broken. A
+        refusal (ApiError: insufficient funds, a conflict...) is an answer the statement gave, not an error of
+        the connection: it goes back to the pool. (Terminating it cost a reconnect per refusal: in a soak
+        whose users ran low on funds, 422s churned ~10 connections a second and p99 rose to 1.8 s.)"""
         assert self.pool is not None
         timeout = None if self.s.has("no_db_timeouts") else self.s.acquire_timeout_s
         conn = await self.pool.acquire(timeout=timeout)
         try:
             yield conn
+        except ApiError:
+            raise
         except BaseException:
             conn.terminate()
             raise
