@@ -76,52 +76,22 @@ def _status_color(status: str, nth: int) -> str:
 
 def _wallet_rows(fig: go.Figure, w: wallet_metrics.WalletSeries) -> None:
     """Rows 4 and 5: what the replicas said about themselves (their /metrics), on the same clock."""
+
+    def line(row: int, x: list[float], y: list[Any], name: str, **style: Any) -> None:
+        fig.add_trace(
+            go.Scatter(x=x, y=y, name=name, mode="lines", line=style, connectgaps=False), row=row, col=1
+        )
+
     seen: dict[str, int] = {}
     for status, values in w.requests.items():
         nth = seen[status[:1]] = seen.get(status[:1], -1) + 1
-        fig.add_trace(
-            go.Scatter(
-                x=w.bins,
-                y=values,
-                name=f"wallet: HTTP {status}/s",
-                mode="lines",
-                line={"color": _status_color(status, nth), "shape": "hv"},
-                connectgaps=False,
-            ),
-            row=4,
-            col=1,
-        )
+        line(4, w.bins, values, f"wallet: HTTP {status}/s", color=_status_color(status, nth), shape="hv")
     for replica, values in sorted(w.per_replica.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=w.bins,
-                y=values,
-                name=f"wallet[{replica}]: requests/s",
-                mode="lines",
-                line={"dash": "dot", "width": 1, "shape": "hv"},
-                connectgaps=False,
-            ),
-            row=4,
-            col=1,
-        )
+        line(4, w.bins, values, f"wallet[{replica}]: requests/s", dash="dot", width=1, shape="hv")
     for replica, (t, v) in sorted(w.pool_in_use.items()):
-        fig.add_trace(
-            go.Scatter(x=t, y=v, name=f"wallet[{replica}]: pool in use", mode="lines", line={"width": 1}),
-            row=5,
-            col=1,
-        )
+        line(5, t, v, f"wallet[{replica}]: pool in use", width=1)
     for kind, values in w.db_errors.items():
-        fig.add_trace(
-            go.Scatter(
-                x=w.bins,
-                y=values,
-                name=f"wallet: db errors/s ({kind})",
-                mode="lines",
-                line={"dash": "dot", "color": "#b00020", "shape": "hv"},
-            ),
-            row=5,
-            col=1,
-        )
+        line(5, w.bins, values, f"wallet: db errors/s ({kind})", dash="dot", color="#b00020", shape="hv")
 
 
 def timeline(

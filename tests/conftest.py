@@ -173,6 +173,33 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, name: str, **scenario:
     stack.close()
 
 
+def docker_stack(tmp_path_factory: pytest.TempPathFactory, name: str, **scenario: Any) -> Iterator[Any]:
+    """A started docker stack (one phase of load, never driven) for fault tests, closed after the module
+    with none of its containers left; skipped, loudly, only when no Docker engine can be reached."""
+    from walletchaos.errors import InfraError
+    from walletchaos.stack.containers import LABEL, DockerStack, engine
+
+    try:
+        client = engine()
+    except InfraError as exc:
+        pytest.skip(f"DOCKER ENGINE UNAVAILABLE, docker runtime NOT TESTED: {exc}")
+    model = Scenario.model_validate(
+        {
+            "name": name,
+            "runtime": "docker",
+            "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
+            **scenario,
+        }
+    )
+    stack = DockerStack(model, Path(tmp_path_factory.mktemp("run")) / "20260101T000000Z", "admin-token")
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.close()
+    assert client.containers.list(all=True, filters={"label": f"{LABEL}={stack.run_id}"}) == []
+
+
 def make_fault(stack: Any, name: str, target: str, **params: object) -> Fault:
     """The fault ``name`` on ``target`` against ``stack``, after its static check passed."""
     cls, kind = registry.resolve(name)

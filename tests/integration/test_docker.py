@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import docker_stack
 from walletchaos import fault as registry
 from walletchaos.errors import InfraError
-from walletchaos.scenario import Scenario
 from walletchaos.stack.containers import LABEL, DockerStack, engine, remove_stale
 from walletchaos.stack.proc import http_ok
 
@@ -29,21 +28,7 @@ def client():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def stack(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerStack]:  # type: ignore[no-untyped-def]
-    scenario = Scenario.model_validate(
-        {
-            "name": "dockerfaults",
-            "runtime": "docker",
-            "wallet": {"replicas": 2},
-            "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
-        }
-    )
-    s = DockerStack(scenario, Path(tmp_path_factory.mktemp("run")) / "20260101T000000Z", "admin-token")
-    try:
-        s.start()
-        yield s
-    finally:
-        s.close()
-    assert client.containers.list(all=True, filters={"label": f"{LABEL}={s.run_id}"}) == []
+    yield from docker_stack(tmp_path_factory, "dockerfaults", wallet={"replicas": 2})
 
 
 def apply_heal(stack: DockerStack, name: str, target: str, **params: object):  # type: ignore[no-untyped-def]

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import local_stack
+from tests.conftest import docker_stack, local_stack
 from walletchaos import fault as registry
-from walletchaos.errors import InfraError
-from walletchaos.scenario import Scenario
 from walletchaos.stack.proc import http_ok
 
 DATABASE = {"standby": True, "replication": "sync"}
@@ -26,28 +23,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "local":
         yield from local_stack(tmp_path_factory, "failover", wallet={"replicas": 1}, database=DATABASE)
         return
-    from walletchaos.stack.containers import LABEL, DockerStack, engine
-
-    try:
-        client = engine()
-    except InfraError as exc:
-        pytest.skip(f"DOCKER ENGINE UNAVAILABLE, docker failover NOT TESTED: {exc}")
-    scenario = Scenario.model_validate(
-        {
-            "name": "failover",
-            "runtime": "docker",
-            "wallet": {"replicas": 1},
-            "database": DATABASE,
-            "load": {"shape": [{"phase": "p", "for": "1s", "users": 1}]},
-        }
-    )
-    s = DockerStack(scenario, Path(tmp_path_factory.mktemp("run")) / "20260101T000000Z", "admin-token")
-    try:
-        s.start()
-        yield s
-    finally:
-        s.close()
-    assert client.containers.list(all=True, filters={"label": f"{LABEL}={s.run_id}"}) == []
+    yield from docker_stack(tmp_path_factory, "failover", wallet={"replicas": 1}, database=DATABASE)
 
 
 def test_failover_promotes_repoints_and_the_heal_rebuilds_a_standby(stack: Any) -> None:
