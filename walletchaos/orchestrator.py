@@ -203,7 +203,7 @@ class Run:
         "heal": "healing every fault and stopping the load",
         "audit": "final audit: reading every account back and settling the unknown transfers",
         "judge": "judging the history",
-        "report": "writing verdict.json, junit.xml, summary.md, report.html",
+        "report": "writing the reports (verdict, JUnit, summary, HTML page)",
     }
 
     def _phase(self, name: str) -> None:

@@ -93,7 +93,7 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
     assert wallet.failed >= 1, "the killed replica's missed scrapes are recorded as gaps"
     served = sum(v or 0 for status, rates in wallet.requests.items() if status[0] == "2" for v in rates)
     assert 0.5 * verdict["stats"]["ok"] < served < 2 * verdict["stats"]["ok"], (served, verdict["stats"])
-    assert "wallet side (its /metrics)" in (run_dir / "report.html").read_text()
+    assert "the bottom two rows are what the replicas said" in (run_dir / "report.html").read_text()
     assert leftovers() <= before, "the run left processes or clusters behind"
     again = subprocess.run([*CLI, "analyze", str(run_dir)], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and json.loads((run_dir / "verdict.json").read_text())["valid"] == "valid"
