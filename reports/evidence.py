@@ -6,13 +6,11 @@ replicas' own /metrics)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from walletchaos.judge.model import Result
-from walletchaos.scrape import read
 
-from .wallet_metrics import REQUESTS, split
+from .wallet_metrics import REQUESTS, on_v1, rises
 
 SHOWN = 200
 """Offending ops shown as table rows in report.html (all of them are in verdict.json; all keys are listed)."""
@@ -85,7 +83,7 @@ class Blast:
     """Requests it answered there, by status class (2xx, 4xx, 5xx), from the replica's /metrics."""
 
 
-def blast_radius(run_dir: Path, fault: dict[str, Any]) -> list[Blast]:
+def blast_radius(lines: list[dict[str, Any]], fault: dict[str, Any]) -> list[Blast]:
     """For a deploy fault: per replica it reached, the bad version's live time and the /v1 requests it
     served (counted from the replica's restart with the bad version, the counters' zero, to its rollback)."""
     applied, healed = fault.get("applied") or {}, fault.get("healed") or {}
@@ -97,7 +95,6 @@ def blast_radius(run_dir: Path, fault: dict[str, Any]) -> list[Blast]:
     # the rollback reaches the replicas one by one: replica i's begins when the one before it is back
     order = sorted(restored, key=lambda n: float(restored[n]))
     rollback_begins = {n: float(restored[order[i - 1]]) if i else 0.0 for i, n in enumerate(order)}
-    lines = read(run_dir / "metrics.jsonl")
     out = []
     for name, after in rolled.items():
         start = fault["invoked_s"] + float(after)
@@ -108,19 +105,11 @@ def blast_radius(run_dir: Path, fault: dict[str, Any]) -> list[Blast]:
 
 
 def _served(lines: list[dict[str, Any]], replica: int, start: float, end: float) -> dict[str, int]:
+    """The /v1 requests one replica answered between ``start`` (its restart as the bad version: its counters
+    began at zero) and ``end``, by status class."""
+    window = [x for x in lines if x.get("replica") == replica and start <= float(x["t"]) <= end]
     served: dict[str, float] = {}
-    previous: dict[str, float] = {}
-    for line in lines:
-        if line.get("replica") != replica or "samples" not in line or not start <= float(line["t"]) <= end:
-            continue
-        now: dict[str, float] = {}
-        for key, value in line["samples"].items():
-            name, labels = split(key)
-            if name == REQUESTS and labels.get("endpoint", "").startswith("/v1"):
-                cls = labels.get("status", "?")[:1] + "xx"
-                now[cls] = now.get(cls, 0.0) + value
-        for cls, value in now.items():
-            before = previous.get(cls, 0.0)  # the first scrape after the restart counts from zero
-            served[cls] = served.get(cls, 0.0) + (value - before if value >= before else value)
-        previous = now
+    status_class = lambda labels: labels.get("status", "?")[:1] + "xx"  # noqa: E731
+    for _, _, cls, rise in rises(window, REQUESTS, status_class, on_v1, first_from_zero=True):
+        served[cls] = served.get(cls, 0.0) + rise
     return {cls: round(v) for cls, v in sorted(served.items())}

@@ -23,6 +23,7 @@ from walletchaos import fault as registry
 from walletchaos import judge
 from walletchaos.judge.model import validity_word
 from walletchaos.plan import make_plan
+from walletchaos.scrape import read as read_metrics
 from walletchaos.store import StoredRun
 
 from . import evidence, series, summary, verdict_json, wallet_metrics
@@ -294,7 +295,8 @@ def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) ->
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, default=str)  # one line per op (pre-wrap wraps it)
     page = env.from_string(TEMPLATE.read_text())
     points = series.build(run)
-    wallet = wallet_metrics.build(run.path)
+    scraped = read_metrics(run.path / "metrics.jsonl")  # read once: the wallet-side series, the blast radius
+    wallet = wallet_metrics.series(scraped)
     figures = {
         "timeline": timeline(run, verdict, data["faults"], points, wallet).to_html(
             full_html=False, include_plotlyjs=False, div_id="timeline", config=CONFIG
@@ -316,6 +318,6 @@ def render(run: StoredRun, verdict: judge.Verdict, single_file: bool = False) ->
         wallet=wallet,
         evidence=evidence.of,
         blasts=[
-            (f, evidence.blast_radius(run.path, f)) for f in data["faults"] if f["name"].startswith("deploy")
+            (f, evidence.blast_radius(scraped, f)) for f in data["faults"] if f["name"].startswith("deploy")
         ],
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,18 @@ class WalletSeries:
         return bool(self.requests or self.pool_in_use)
 
 
-def _counter_rates(
-    lines: list[dict[str, Any]], name: str, label: str, keep: Any
-) -> dict[str, dict[int, float]]:
-    """label value -> {bin: summed rate over replicas}."""
+def rises(
+    lines: list[dict[str, Any]],
+    name: str,
+    group: Callable[[dict[str, str]], str],
+    keep: Callable[[dict[str, str]], bool],
+    first_from_zero: bool = False,
+) -> Iterator[tuple[float, float | None, str, float]]:
+    """Per scrape and group of the counter ``name`` (its samples that ``keep`` summed by ``group`` of their
+    labels): (t, seconds since the same replica's previous scrape or None, group, rise since then). A counter
+    that went down (a restarted replica) rose from zero; a replica's first scrape rose from zero only with
+    ``first_from_zero`` (a window that starts at a restart), else it has nothing to rise from."""
     prev: dict[tuple[int, str], tuple[float, float]] = {}
-    out: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for line in lines:
         samples, r, t = line.get("samples"), line["replica"], float(line["t"])
         if samples is None:
@@ -65,19 +72,40 @@ def _counter_rates(
         for key, value in samples.items():
             n, labels = split(key)
             if n == name and keep(labels):
-                totals[labels.get(label, "?")] += value
-        for value_label, total in totals.items():
-            before = prev.get((r, value_label))
-            prev[(r, value_label)] = (t, total)
-            if before is None or t <= before[0]:
+                totals[group(labels)] += value
+        for g, total in totals.items():
+            before = prev.get((r, g))
+            prev[(r, g)] = (t, total)
+            if before is None:
+                if first_from_zero:
+                    yield t, None, g, total
                 continue
-            rise = total - before[1] if total >= before[1] else total  # a restart resets the counter
-            out[value_label][math.floor(t)] += rise / (t - before[0])
+            if t > before[0]:
+                yield t, t - before[0], g, total - before[1] if total >= before[1] else total
+
+
+def _counter_rates(
+    lines: list[dict[str, Any]], name: str, label: str, keep: Callable[[dict[str, str]], bool]
+) -> dict[str, dict[int, float]]:
+    """label value -> {bin: summed rate over replicas}."""
+    out: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for t, seconds, g, rise in rises(lines, name, lambda labels: labels.get(label, "?"), keep):
+        if seconds:
+            out[g][math.floor(t)] += rise / seconds
     return out
 
 
+def on_v1(labels: dict[str, str]) -> bool:
+    """The wallet's API traffic: not its health checks, nor the scrapes themselves."""
+    return labels.get("endpoint", "").startswith("/v1")
+
+
 def build(run_dir: Path) -> WalletSeries:
-    lines = read(run_dir / "metrics.jsonl")
+    return series(read(run_dir / "metrics.jsonl"))
+
+
+def series(lines: list[dict[str, Any]]) -> WalletSeries:
+    """The series of a run's ``metrics.jsonl`` lines (``walletchaos.scrape.read``)."""
     s = WalletSeries()
     s.scrapes = sum(1 for x in lines if "samples" in x)
     s.failed = sum(1 for x in lines if "error" in x)
@@ -86,7 +114,6 @@ def build(run_dir: Path) -> WalletSeries:
         return s
     times = [float(x["t"]) for x in lines if "samples" in x]
     s.bins = [float(b) for b in range(math.floor(min(times)), math.floor(max(times)) + 1)]
-    on_v1 = lambda labels: labels.get("endpoint", "").startswith("/v1")  # noqa: E731
     for target, name, label, keep in (
         (s.requests, REQUESTS, "status", on_v1),
         (s.db_errors, DB_ERRORS, "kind", lambda labels: True),

@@ -9,6 +9,7 @@ from pathlib import Path
 from reports import write_all
 from reports.evidence import blast_radius, of
 from tests.unit.builders import Book, write_run
+from walletchaos.scrape import read
 
 
 def test_money_at_stake_and_every_key(tmp_path: Path) -> None:
@@ -59,7 +60,7 @@ def test_blast_radius_counts_what_the_bad_version_served_per_replica(tmp_path: P
             "restored_after_s": {"wallet0": 0.4, "wallet1": 0.8},
         },
     }
-    b0, b1 = blast_radius(tmp_path, fault)
+    b0, b1 = blast_radius(read(tmp_path / "metrics.jsonl"), fault)
     assert (b0.replica, b0.live_s, b0.served) == ("wallet0", 3.8, {"2xx": 150, "5xx": 9})
     assert (b1.replica, b1.live_s, b1.served) == ("wallet1", 3.2, {"2xx": 60, "5xx": 3})
 
