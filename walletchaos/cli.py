@@ -132,6 +132,32 @@ def main() -> None:
 )
 @click.option("--web", is_flag=True, help="Serve Locust's web UI on 127.0.0.1 while the load runs.")
 @click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Locust worker processes on this machine (0: the load runs in one process).",
+)
+@click.option(
+    "--remote-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Also wait (60 s) for this many workers joining with `walletchaos worker --master HOST:PORT`.",
+)
+@click.option(
+    "--master-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="The Locust master's port for workers [default: 5557 with --remote-workers, else any free one].",
+)
+@click.option(
+    "--master-bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address the Locust master listens on for --remote-workers.",
+)
 @output_options
 @_guard
 def run(
@@ -142,10 +168,18 @@ def run(
     repeat: int = 1,
     web: bool = False,
     web_port: int = 8089,
+    workers: int = 0,
+    remote_workers: int = 0,
+    master_port: int | None = None,
+    master_bind: str = "127.0.0.1",
     as_json: bool = False,
 ) -> int:
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown
-    (with --repeat: 1 if any run was invalid, else the worst other code)."""
+    (with --repeat: 1 if any run was invalid, else the worst other code).
+
+    With --workers/--remote-workers the load runs on Locust's distributed mode: this process's load
+    process is the master, each worker ships its history records to it, and the run is judged on the one
+    merged history (a worker that did not account for every record makes the verdict unknown)."""
     from reports import render_all
 
     from .loader import load_with_warnings
@@ -166,12 +200,23 @@ def run(
 
         check_target(model.target, model.wallet.start_timeout)
     if web:
-        _check_port_free(web_port)
+        _check_port_free(web_port, "--web-port")
+    if master_port is None:
+        master_port = 5557 if remote_workers else 0
+    if master_port:
+        _check_port_free(master_port, "--master-port", master_bind)
+    distributed = (
+        {"local": workers, "remote": remote_workers, "port": master_port, "bind": master_bind}
+        if workers + remote_workers
+        else None
+    )
     docs, codes = [], []
     for i in range(repeat):
         if repeat > 1:
             console.print(Text(f"run {i + 1} of {repeat}", style="bold"))
-        options = RunOptions(scenario, seed, out, runtime, console, render_all, web_port if web else None)
+        options = RunOptions(
+            scenario, seed, out, runtime, console, render_all, web_port if web else None, distributed
+        )
         outcome = run_scenario(model, options)
         try:
             _show_outcome(outcome, model.name, model.seed if seed is None else seed)
@@ -194,16 +239,15 @@ def run(
     return code
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, option: str, host: str = "127.0.0.1") -> None:
+    """Before anything starts: the port must be free (a taken one is a 254 naming the option)."""
     import socket
 
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise ScenarioError(
-                [f"--web-port {port}: 127.0.0.1:{port} cannot be used ({exc.strerror})"]
-            ) from None
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, port))
+    except OSError as exc:
+        raise ScenarioError([f"{option} {port}: {host}:{port} cannot be used ({exc.strerror})"]) from None
 
 
 def _show_outcome(outcome: Any, name: str, seed: int) -> None:
@@ -406,6 +450,20 @@ def compare(
         return 1
     console.print("[green]no regression[/]")
     return 0
+
+
+@main.command()
+@click.option("--master", required=True, metavar="HOST:PORT", help="The run's Locust master (see `run`).")
+def worker(master: str) -> None:
+    """Join a run started with `run --remote-workers N` as one Locust worker: this machine then sends part
+    of the load, and ships its history records to the run (the wallet's addresses must be reachable from
+    here). Ends when the run's load ends."""
+    host, _, port = master.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        err_console.print(Text(f"--master {master}: expected HOST:PORT"))
+        sys.exit(EXIT_BAD_INPUT)
+    # its own process: Locust patches the standard library with gevent on import
+    os.execv(sys.executable, [sys.executable, "-m", "walletchaos.load", "--worker", master])
 
 
 @main.command()

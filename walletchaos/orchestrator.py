@@ -56,6 +56,8 @@ class RunOptions:
     imports reports/)."""
     web_port: int | None = None
     """Serve Locust's web UI on 127.0.0.1:<port> while the load runs (``run --web``)."""
+    workers: dict[str, Any] | None = None
+    """Locust's distributed mode (``run --workers``): local and remote worker counts, master port and bind."""
 
 
 @dataclass
@@ -111,7 +113,9 @@ class Run:
         self.shape_started = threading.Event()  # the load process began its shape: time 0 of the schedule
         self.shape_started_ns: int | None = None
         self.load_started_at: float | None = None
-        self.open_model: dict[str, dict[str, int]] = {}  # per phase: arrivals due and dropped (open model)
+        self.open_model: dict[str, Any] = {}
+        """From the load's last line: arrivals due and dropped per phase (open model); with workers, the
+        accounting of their records (``distributed``)."""
         self.teardown_failures: list[str] = []
         self.wallet_error = ""
         self._bad_since: float | None = None  # when the abort_if error rate was first reached
@@ -309,6 +313,7 @@ class Run:
             "history": str(self.run_dir / "client-history.jsonl"),
             "load": self.scenario.load.model_dump(mode="json", by_alias=True),
             "web_port": self.opts.web_port,
+            "workers": self.opts.workers,
         }
         config_path = self.run_dir / "load-config.json"
         config_path.write_text(json.dumps(config))
@@ -387,7 +392,9 @@ class Run:
         not end cleanly (``no_phantoms``)."""
         assert self.load_proc is not None
         code = self.load_proc.poll()
-        value = {"returncode": code, "clean": code == 0 and self.load_done, **self.open_model}
+        shipped = self.open_model.get("distributed")  # with workers: did every record of theirs arrive?
+        whole = not shipped or (shipped["reported"] == shipped["expected"] and not shipped["records_missing"])
+        value = {"returncode": code, "clean": code == 0 and self.load_done and whole, **self.open_model}
         t = self.now()
         self.records += [
             Op("harness", 1, Kind.INVOKE, Fn.LOAD_EXIT, t, {}).record(),
@@ -406,7 +413,8 @@ class Run:
                     self.state.note(f"load: {data['event']}")
                     if data["event"] == "done":
                         self.load_done = True
-                        self.open_model = {k: data[k] for k in ("arrivals", "dropped") if k in data}
+                        keys = ("arrivals", "dropped", "distributed")
+                        self.open_model = {k: data[k] for k in keys if k in data}
                 else:
                     self.state.stats = data
 

@@ -45,6 +45,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     asked = scenario.invariants != "all"
     for name in scenario.checked_invariants():
         results += [_exercised(r, asked) for r in _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)]
+    results += _guarded("history complete", "evidence", _shipped, facts)
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
     results += _guarded("faults_applied", "evidence", _applied, facts, history)
@@ -218,6 +219,28 @@ def _aborted(f: Facts) -> list[Result]:
             1,
             {"index": f.abort.index, **f.abort.value},
         )
+    ]
+
+
+def _shipped(f: Facts) -> list[Result]:
+    """Distributed load (``run --workers``): received == reported for every worker, where a worker reports
+    how many history records it shipped once its users stopped and the load process counts what arrived. A
+    missing record or a worker that never reported leaves the history incomplete: unknown, never valid."""
+    d = f.load_exit.get("distributed")
+    if not d:
+        return []
+    received = sum(int(w["received"]) for w in d["workers"])
+    silent = [w["index"] for w in d["workers"] if w["reported"] is None]
+    missing = int(d["records_missing"])
+    formula = _shipped.__doc__ or ""
+    if silent or missing:
+        summary = f"{missing} history record(s) missing"
+        if silent:
+            summary += f"; worker(s) {', '.join(map(str, silent))} never said how many they shipped"
+        return [Result("history complete", "evidence", None, summary, missing, details=d, formula=formula)]
+    summary = f"{received} records from {d['expected']} worker(s), as many as they shipped"
+    return [
+        Result("history complete", "evidence", True, summary, details=d, formula=formula, exercised=received)
     ]
 
 

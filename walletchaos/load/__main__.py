@@ -1,4 +1,6 @@
-"""``python -m walletchaos.load CONFIG.json``: drive the wallet with Locust along the scenario's shape."""
+"""``python -m walletchaos.load CONFIG.json``: drive the wallet with Locust along the scenario's shape
+(with ``workers`` in the config: as Locust's master of that many workers, ``distributed``).
+``python -m walletchaos.load --worker HOST:PORT``: one worker of such a run."""
 
 import json
 import logging
@@ -11,6 +13,7 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from .distributed import Master, work
 from .recorder import Recorder
 from .users import configure
 
@@ -23,10 +26,32 @@ def main(config_path: str) -> int:
     # line-buffered: every record reaches the file when written, so a killed load process leaves a readable
     # history up to its last record (at most the last line is cut, and history.read skips it)
     recorder = Recorder(open(config["history"], "w", buffering=1), config["origin_ns"])  # noqa: SIM115
-    user_class, shape, arrivals = configure(config, recorder)
+    user_class, shape, clock, arrivals = configure(config, recorder)
     load = config["load"]
     env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load["client_timeout"] + 1)
-    runner = env.create_local_runner()
+    workers = config.get("workers") or {"local": 0, "remote": 0}
+    master: Master | None = None
+    if workers["local"] + workers["remote"]:
+        bind = "127.0.0.1" if workers["remote"] == 0 else workers.get("bind", "127.0.0.1")
+        master_runner = env.create_master_runner(bind, int(workers.get("port", 0)))
+        master = Master(master_runner, recorder, config)
+        master.start_local(workers["local"])
+        address = f"{bind}:{master_runner.server.port}"
+        say = f"Locust master on {address}: {workers['local']} worker(s) here"
+        if workers["remote"]:
+            say += f", waiting for {workers['remote']} more (walletchaos worker --master {address})"
+        log.info(say)
+        print(json.dumps({"event": say}), flush=True)
+        if not master.wait_ready(float(workers.get("wait_s", 60))):
+            say = f"only {len(master.indexes)} of {master.expected} workers joined: no load"
+            log.error(say)
+            print(json.dumps({"event": say}), flush=True)
+            master_runner.quit()
+            master.stop_local()
+            recorder.close()
+            return 3
+    runner = master.runner if master is not None else env.create_local_runner()
+    stop = runner.stop if master is not None else runner.quit  # a master collects its workers' records
     web = None
     if config.get("web_port"):  # `walletchaos run --web`: Locust's own UI, on the loopback only
         web = env.create_web_ui(host="127.0.0.1", port=int(config["web_port"]))
@@ -34,7 +59,7 @@ def main(config_path: str) -> int:
         url = f"http://127.0.0.1:{config['web_port']}"
         log.info("Locust web UI on %s (live while the load runs)", url)
         print(json.dumps({"event": f"Locust web UI on {url} (live while the load runs)"}), flush=True)
-    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(stop))
     started = time.monotonic()
     last_phase: list[Any] = [None]
 
@@ -61,31 +86,41 @@ def main(config_path: str) -> int:
             if recorder.completed >= load["max_ops"]:
                 log.warning("max_ops reached (%d): stopping the load", recorder.completed)
                 print(json.dumps({"event": "max_ops", "completed": recorder.completed}), flush=True)
-                runner.quit()
+                stop()
                 return
 
     reporter = gevent.spawn(report)
     # time 0 of the scenario: the engine schedules faults from here (same monotonic clock, same origin)
     start_ns = recorder.now()
+    clock.start_ns = start_ns
+    if master is not None:
+        master.start(start_ns)  # before the first spawn message: same connection, so it arrives first
     print(json.dumps({"event": "shape_started", "at_ns": start_ns}), flush=True)
     runner.start_shape()
-    dispatcher = gevent.spawn(arrivals.run, start_ns) if arrivals.any else None
-    assert runner.shape_greenlet is not None
-    runner.shape_greenlet.join()
+    dispatcher = gevent.spawn(arrivals.run, start_ns) if arrivals.any and master is None else None
+    if runner.shape_greenlet is not None:
+        runner.shape_greenlet.join()
+    done: dict[str, Any] = {}
+    if master is not None:
+        runner.stop()  # at the shape's end it has; after SIGTERM or max_ops it may still be stopping
+        master.wait_done(float(load["client_timeout"]) + 15)
+        done["distributed"] = master.books.summary()
     runner.quit()
     reporter.kill()
     if dispatcher is not None:
         dispatcher.kill()
     recorder.close()
+    if master is not None:
+        master.stop_local()
     if web is not None:
         web.stop()  # type: ignore[no-untyped-call]
-    counts = arrivals.counts()
+    counts = master.books.counts() if master is not None else arrivals.counts()
     log.info(
         "done: %d ops completed in %.1f s %s", recorder.completed, time.monotonic() - started, counts or ""
     )
-    print(json.dumps({"event": "done", "completed": recorder.completed, **counts}), flush=True)
+    print(json.dumps({"event": "done", "completed": recorder.completed, **counts, **done}), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(work(sys.argv[2]) if sys.argv[1] == "--worker" else main(sys.argv[1]))

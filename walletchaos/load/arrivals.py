@@ -9,8 +9,10 @@ phase is the rate's integral. Standard library only: the load process imports it
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 JITTER = 0.1
 
@@ -49,3 +51,30 @@ def phase_at(phases: list[dict[str, Any]], start_ns: int, now_ns: int) -> dict[s
         if start_ns <= now_ns < t:
             return phase
     return None
+
+
+def share(items: Iterable[T], index: int, workers: int) -> Iterator[T]:
+    """Worker ``index`` of ``workers``'s share of a schedule: every item whose number % workers == index
+    (together the workers run each arrival once, in the same order and at the same times)."""
+    for n, item in enumerate(items):
+        if n % workers == index:
+            yield item
+
+
+class ShapeClock:
+    """Which phase runs at a time, from the shape's start on the run's clock: the same answer in the load
+    process and in every worker, without Locust's shape state (which lives on the master only)."""
+
+    def __init__(self, phases: list[dict[str, Any]]) -> None:
+        self.phases = phases
+        self.start_ns: int | None = None
+
+    def phase(self, now: int) -> dict[str, Any]:
+        """The phase at ``now``; the first before the start, the last after the end."""
+        if self.start_ns is None or now < self.start_ns:
+            return self.phases[0]
+        return phase_at(self.phases, self.start_ns, now) or self.phases[-1]
+
+    def rate(self, now: int) -> float:
+        """The closed model's ops/s per user at ``now``."""
+        return float(self.phase(now)["rate"])

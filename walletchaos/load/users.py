@@ -19,18 +19,18 @@ import gevent.queue
 from locust import FastHttpUser, LoadTestShape, task
 
 from . import probes
-from .arrivals import phase_at, schedule
+from .arrivals import ShapeClock, phase_at, schedule, share
 from .outcome import classify
 from .pacing import Pacer
 from .recorder import Recorder
 
 
 class PhaseShape(LoadTestShape):
-    """The promotion shape as data: consecutive phases of (users, spawn_rate) for a duration."""
+    """The promotion shape as data: consecutive phases of (users, spawn_rate) for a duration. Locust runs
+    it in the load process only (the master, with workers); users read the phase from ``ShapeClock``."""
 
     phases: ClassVar[list[dict[str, Any]]] = []
     current_phase = ""
-    current_rate = 1.0
 
     def tick(self) -> tuple[int, float] | None:
         elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
@@ -38,7 +38,7 @@ class PhaseShape(LoadTestShape):
         for p in self.phases:
             end += p["for"]
             if elapsed < end:
-                PhaseShape.current_phase, PhaseShape.current_rate = p["phase"], p["rate"]
+                PhaseShape.current_phase = p["phase"]
                 return p["users"], p["spawn_rate"]
         return None
 
@@ -47,20 +47,22 @@ class Arrivals:
     """The open model's dispatcher: at each arrival's due time, hands it to a user of the pool that is
     waiting for work; an arrival that finds every user busy is dropped and counted, per phase."""
 
-    def __init__(self, phases: list[dict[str, Any]], seed: str, recorder: Recorder) -> None:
-        self.phases, self.seed, self.recorder = phases, seed, recorder
+    def __init__(
+        self, clock: ShapeClock, seed: str, recorder: Recorder, part: tuple[int, int] = (0, 1)
+    ) -> None:
+        self.phases, self.clock, self.seed, self.recorder = clock.phases, clock, seed, recorder
+        self.part = part
+        """(this worker's index, workers): a worker runs every arrival whose number % workers == index."""
         self.channel: gevent.queue.Channel[int] = gevent.queue.Channel()
         self.due: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
-        self.start_ns: int | None = None
 
     @property
     def any(self) -> bool:
         return any(p.get("arrivals") is not None for p in self.phases)
 
     def run(self, start_ns: int) -> None:
-        self.start_ns = start_ns
-        for due, phase in schedule(self.phases, start_ns, self.seed):
+        for due, phase in share(schedule(self.phases, start_ns, self.seed), *self.part):
             early = due - self.recorder.now()
             if early > 0:
                 gevent.sleep(early / 1e9)
@@ -72,9 +74,10 @@ class Arrivals:
 
     def open_now(self) -> bool:
         """Whether the phase running now is an arrivals phase."""
-        if self.start_ns is None:
+        now = self.recorder.now()
+        if self.clock.start_ns is None or now < self.clock.start_ns:
             return False
-        phase = phase_at(self.phases, self.start_ns, self.recorder.now())
+        phase = phase_at(self.phases, self.clock.start_ns, now)
         return phase is not None and phase.get("arrivals") is not None
 
     def take(self) -> int | None:
@@ -88,13 +91,20 @@ class Arrivals:
         return {"arrivals": dict(self.due), "dropped": dict(self.dropped)}
 
 
-def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttpUser], PhaseShape, Arrivals]:
+def configure(
+    config: dict[str, Any], recorder: Recorder
+) -> tuple[type[FastHttpUser], PhaseShape, ShapeClock, Arrivals]:
+    """The user class, the shape and its clock, and the open model's dispatcher of one load process. A
+    worker (``config["worker"]``: index and count) numbers its users index, index + count, ... so user
+    numbers (the history's ``process``) are unique across workers, and runs its share of the arrivals."""
     load = config["load"]
     PhaseShape.phases = load["shape"]
     ops, weights = zip(*[(k, v) for k, v in load["mix"].items() if v > 0], strict=True)
-    numbers = itertools.count()
+    index, workers = config.get("worker", {}).get("index", 0), config.get("worker", {}).get("count", 1)
+    numbers = itertools.count(index, workers)
     accounts = config["accounts"]
-    arrivals = Arrivals(load["shape"], f"{config['seed']}:arrivals", recorder)
+    clock = ShapeClock(load["shape"])
+    arrivals = Arrivals(clock, f"{config['seed']}:arrivals", recorder, (index, workers))
 
     class WalletUser(FastHttpUser):
         network_timeout = connection_timeout = float(load["client_timeout"])
@@ -121,9 +131,8 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
             """token -> (expires at, lifetime) in recorder ns, from the login's ``expires_in``."""
             self.expired: list[str] = []
             """This user's own tokens replaced on refresh, for expired-token probes."""
-            self.pacer = Pacer(
-                f"{config['seed']}:{self.number}:pace", recorder.now(), PhaseShape.current_rate
-            )
+            now = recorder.now()
+            self.pacer = Pacer(f"{config['seed']}:{self.number}:pace", now, clock.rate(now))
             self.accounts, self.load, self.currency = accounts, load, config["currency"]
 
         def wait_time(self) -> float:
@@ -142,12 +151,13 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
                     return
                 intended = due
                 # when a closed phase follows, this user paces from its own phase of the period again
-                self.pacer.next = recorder.now() + int(self.pacer.phase * 1e9 / PhaseShape.current_rate)
+                now = recorder.now()
+                self.pacer.next = now + int(self.pacer.phase * 1e9 / clock.rate(now))
             else:
                 early = self.pacer.next - recorder.now()
                 if early > 0:  # the first op after spawning waits for this user's phase too
                     gevent.sleep(early / 1e9)
-                intended = self.pacer.take(recorder.now(), PhaseShape.current_rate)
+                intended = self.pacer.take(recorder.now(), clock.rate(recorder.now()))
             if self.token is None:  # a user whose login failed logs in again before its next op
                 self.token = self._login(self.me, intended=intended)
                 return
@@ -379,4 +389,4 @@ def configure(config: dict[str, Any], recorder: Recorder) -> tuple[type[FastHttp
         def op_refund_probe(self, intended: int) -> None:
             probes.refund_probe(self, intended)
 
-    return WalletUser, PhaseShape(), arrivals  # type: ignore[no-untyped-call]
+    return WalletUser, PhaseShape(), clock, arrivals  # type: ignore[no-untyped-call]

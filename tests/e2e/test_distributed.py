@@ -1,0 +1,153 @@
+"""Locust's distributed mode through the CLI: ``run --workers 2`` gives one merged, accounted history;
+a worker joining with ``walletchaos worker --master`` takes part; a dead worker makes the verdict unknown."""
+
+from __future__ import annotations
+
+import collections
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.e2e.test_scenarios import CLI, leftovers, run_cli, verdict_of
+
+SCENARIO = """\
+name: distributed
+wallet: {replicas: 1}
+accounts: {users: 20, merchants: 2}
+load:
+  shape:
+    - {phase: steady, for: 12s, users: 10, rate: 4}
+"""
+
+
+def client_records(run_dir: Path) -> list[dict]:  # type: ignore[type-arg]
+    lines = (run_dir / "history.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if isinstance(r["process"], int)]
+
+
+def shipped(run_dir: Path) -> dict:  # type: ignore[type-arg]
+    """The load's accounting of its workers' records (``load_exit``)."""
+    records = map(json.loads, (run_dir / "history.jsonl").read_text().splitlines())
+    exit_ = next(r for r in records if r["f"] == "load_exit" and r["type"] == "ok")
+    return exit_["value"]["distributed"]  # type: ignore[no-any-return]
+
+
+def test_two_workers_give_one_history_with_every_record_accounted_for(tmp_path: Path) -> None:
+    scenario = tmp_path / "distributed.yaml"
+    scenario.write_text(SCENARIO)
+    before = leftovers()
+    done = run_cli("run", str(scenario), "--workers", "2", "--json", out=tmp_path / "runs")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = (tmp_path / "runs" / "latest").resolve()
+    results = {r["name"]: r for r in verdict_of(tmp_path / "runs")["results"]}
+    complete = results["history complete"]
+    assert complete["valid"] == "valid", complete
+    accounting = shipped(run_dir)
+    assert accounting["expected"] == accounting["reported"] == 2 and accounting["records_missing"] == 0
+    records = client_records(run_dir)
+    by_worker = collections.Counter(r["process"] % 2 for r in records)
+    assert by_worker[0] > 100 and by_worker[1] > 100, by_worker  # both workers sent load
+    assert [w["received"] for w in accounting["workers"]] == [by_worker[0], by_worker[1]]
+    assert len({r["process"] for r in records}) == 10, "ten users, one number each across the workers"
+    pairs = collections.Counter((r["process"], r["op"], r["type"] == "invoke") for r in records)
+    assert max(pairs.values()) == 1, "no two records share an op id"
+    invokes = sum(1 for r in records if r["type"] == "invoke")
+    assert invokes == len(records) / 2, "every invoke has its completion"
+    assert results["conservation"]["valid"] == "valid"
+    assert leftovers() <= before, "workers stopped with the load"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _workers_of(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process(proc.pid).children(recursive=True)
+        if "--worker" in p.cmdline() and "walletchaos.load" in p.cmdline()
+    ]
+
+
+def test_a_worker_joining_from_the_command_line_takes_part(tmp_path: Path) -> None:
+    scenario = tmp_path / "distributed.yaml"
+    scenario.write_text(SCENARIO)
+    port = _free_port()
+    run = subprocess.Popen(
+        [
+            *CLI,
+            "run",
+            str(scenario),
+            "--workers",
+            "1",
+            "--remote-workers",
+            "1",
+            "--master-port",
+            str(port),
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: len(_workers_of(run)) == 1, 120), "the local worker started"
+        joined = subprocess.run(
+            [*CLI, "worker", "--master", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=180
+        )
+        out, _ = run.communicate(timeout=180)
+    finally:
+        run.kill()
+    assert run.returncode == 0, out[-3000:]
+    assert joined.returncode == 0, joined.stderr[-3000:]
+    assert "worker 1 of 2 configured" in joined.stderr or "worker 0 of 2 configured" in joined.stderr
+    accounting = shipped((tmp_path / "runs" / "latest").resolve())
+    assert accounting["reported"] == 2 and accounting["records_missing"] == 0
+    assert all(w["received"] > 100 for w in accounting["workers"]), accounting
+
+
+def test_a_worker_that_dies_makes_the_verdict_unknown_naming_it(tmp_path: Path) -> None:
+    scenario = tmp_path / "distributed.yaml"
+    scenario.write_text(SCENARIO)
+    run = subprocess.Popen(
+        [*CLI, "run", str(scenario), "--workers", "2", "--out", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        phase = tmp_path / "runs" / "distributed"
+        assert _wait_for(lambda: any(p.read_text().strip() == "load" for p in phase.glob("*/phase")), 120), (
+            "the load started"
+        )
+        time.sleep(4)  # into the load: the worker has shipped records and has more in flight
+        victims = _workers_of(run)
+        assert len(victims) == 2
+        victims[0].send_signal(signal.SIGKILL)
+        out, _ = run.communicate(timeout=240)
+    finally:
+        run.kill()
+    assert run.returncode == 2, out[-3000:]
+    results = {r["name"]: r for r in verdict_of(tmp_path / "runs")["results"]}
+    complete = results["history complete"]
+    assert complete["valid"] == "unknown" and "never said how many they shipped" in complete["summary"], (
+        complete
+    )
+    assert "history complete" in out

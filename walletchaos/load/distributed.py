@@ -1,0 +1,212 @@
+"""Locust's distributed mode, with one lossless history: the load process is Locust's master, each worker
+a Locust worker (``run --workers N`` starts N on this machine; ``walletchaos worker --master HOST:PORT``
+joins from another one).
+
+Locust ships its own stats between them; the history travels beside them as custom messages on the same
+connection (``wc_*``): a worker asks for the run's config (``wc_hello`` -> ``wc_config``), learns the
+shape's start (``wc_start``), ships its records every 250 ms (``wc_records``: the text, the line count and
+the live counters) and, once its users stopped, says how many records it shipped in how many batches
+(``wc_done``). The master writes every batch into the one history file and compares what it received with
+what each worker said it sent: the accounting goes into the run (``load_exit``), and the judge calls a
+history with a missing record or a silent worker unknown, never valid.
+
+Clocks: the history's times are ``monotonic_ns - origin_ns`` of the harness. A worker on the same boot of
+the same machine (same ``boot_id``) shares that monotonic clock exactly; one elsewhere sets its origin from
+the master's clock reading in its config, off by that message's one-way delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from typing import Any
+
+import gevent
+import gevent.event
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from .recorder import Outbox, Recorder
+from .shipping import Accounting, boot_id, worker_origin
+from .users import configure
+
+HELLO, CONFIG, START, RECORDS, DONE = "wc_hello", "wc_config", "wc_start", "wc_records", "wc_done"
+SHIP_EVERY_S = 0.25
+log = logging.getLogger("walletchaos.load")
+
+
+class Master:
+    """The load process's side: answers workers, starts them together, writes their records, counts."""
+
+    def __init__(self, runner: MasterRunner, recorder: Recorder, config: dict[str, Any]) -> None:
+        self.runner, self.recorder = runner, recorder
+        self.expected = int(config["workers"]["local"]) + int(config["workers"]["remote"])
+        self.worker_config = {k: v for k, v in config.items() if k not in ("history", "web_port", "workers")}
+        self.indexes: dict[str, int] = {}
+        self.books = Accounting(self.expected)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        runner.register_message(HELLO, self._hello)
+        runner.register_message(RECORDS, self._records)
+        runner.register_message(DONE, self._done)
+
+    def _hello(self, environment: Environment, msg: Any) -> None:
+        if msg.node_id not in self.indexes and len(self.indexes) >= self.expected:
+            log.warning("worker %s joined, but the run expects %d: not used", msg.node_id, self.expected)
+            return
+        index = self.indexes.setdefault(msg.node_id, len(self.indexes))
+        data = {
+            **self.worker_config,
+            "worker": {"index": index, "count": self.expected},
+            "now_ns": self.recorder.now(),
+            "boot_id": boot_id(),
+        }
+        self.runner.send_message(CONFIG, data, client_id=msg.node_id)
+
+    def _records(self, environment: Environment, msg: Any) -> None:
+        d = msg.data
+        self.recorder.absorb(d["text"], d["window"])
+        self.books.received(int(d["index"]), int(d["lines"]))
+
+    def _done(self, environment: Environment, msg: Any) -> None:
+        self.books.said(msg.data)
+
+    def start_local(self, count: int) -> None:
+        """``count`` worker processes on this machine (same process group: stopped with the load)."""
+        address = f"127.0.0.1:{self.runner.server.port}"
+        for _ in range(count):
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "walletchaos.load", "--worker", address],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,  # stderr: the load's log
+                )
+            )
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Every expected worker asked for its config and is ready for users (False on timeout, or when a
+        local worker died first)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(self.indexes) >= self.expected and self.runner.worker_count >= self.expected:
+                return True
+            if any(p.poll() is not None for p in self.procs):
+                return False
+            gevent.sleep(0.1)
+        return False
+
+    def start(self, start_ns: int) -> None:
+        self.runner.send_message(START, {"start_ns": start_ns})
+
+    def wait_done(self, timeout_s: float) -> None:
+        """Until every worker said what it shipped (or the timeout: the accounting then says who did not)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.books.all_said and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+
+    def stop_local(self) -> None:
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+class Worker:
+    """One Locust worker: configured by the master's ``wc_config``, ships its records until its users
+    stopped, then says how many it shipped."""
+
+    def __init__(self, env: Environment, runner: WorkerRunner) -> None:
+        self.env, self.runner = env, runner
+        self.outbox = Outbox()
+        self.recorder: Recorder | None = None
+        self.index = -1
+        self.sent = self.batches = 0
+        self.finished = False
+        self.configured = gevent.event.Event()
+        self.arrivals: Any = None
+        self.clock: Any = None
+        self.dispatcher: gevent.Greenlet[Any, Any] | None = None
+        runner.register_message(CONFIG, self._config)
+        runner.register_message(START, self._start)
+        env.events.test_stop.add_listener(self._stopped)  # type: ignore[no-untyped-call]
+
+    def _config(self, environment: Environment, msg: Any) -> None:
+        # configured here, in the message handler: the master's wc_start may be the very next message
+        config = msg.data
+        self.index = int(config["worker"]["index"])
+        origin = worker_origin(int(config["origin_ns"]), int(config["now_ns"]), str(config["boot_id"]))
+        self.recorder = Recorder(self.outbox, origin)
+        user_class, _, self.clock, self.arrivals = configure(config, self.recorder)
+        self.env.user_classes[:] = [user_class]
+        gevent.spawn(self._ship_loop)
+        log.info("worker %d of %d configured", self.index, config["worker"]["count"])
+        self.configured.set()
+
+    def _start(self, environment: Environment, msg: Any) -> None:
+        self.clock.start_ns = int(msg.data["start_ns"])
+        if self.arrivals.any:
+            self.dispatcher = gevent.spawn(self.arrivals.run, self.clock.start_ns)
+
+    def _ship(self) -> None:
+        assert self.recorder is not None
+        text, lines = self.outbox.drain()
+        window = self.recorder.take_raw()
+        if not lines and not any(window[k] for k in ("ok", "fail", "info")):
+            return
+        data = {"index": self.index, "text": text, "lines": lines, "window": window}
+        try:
+            self.runner.send_message(RECORDS, data)
+        except Exception as exc:  # kept, and sent first next time: never counted as shipped
+            log.warning("could not ship %d records (%s); will retry", lines, exc)
+            self.outbox.undrain(text, lines)
+            for k in ("ok", "fail", "info", "unavailable"):
+                self.recorder.window[k] += window[k]
+            self.recorder.window["latencies"] += window["latencies"]
+            return
+        self.sent += lines
+        self.batches += 1
+
+    def _ship_loop(self) -> None:
+        while not self.finished:
+            gevent.sleep(SHIP_EVERY_S)
+            if not self.finished:
+                self._ship()
+
+    def _stopped(self, environment: Environment, **kwargs: Any) -> None:
+        """Locust's test_stop: the users have stopped; ship the rest, then say what was shipped."""
+        if self.finished or self.recorder is None:
+            return
+        self.finished = True
+        if self.dispatcher is not None:
+            self.dispatcher.kill()
+        for _ in range(5):
+            self._ship()
+            if not self.outbox.lines:
+                break
+            gevent.sleep(0.2)
+        said = {"index": self.index, "records": self.sent, "batches": self.batches, **self.arrivals.counts()}
+        self.runner.send_message(DONE, said)
+        log.info("worker %d: %d records shipped in %d batches", self.index, self.sent, self.batches)
+
+
+def work(master: str) -> int:
+    """``python -m walletchaos.load --worker HOST:PORT``: one Locust worker of a walletchaos run."""
+    host, _, port = master.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"--master {master!r}: expected HOST:PORT", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    env = Environment(user_classes=[])
+    runner = env.create_worker_runner(host.strip("[]"), int(port))
+    worker = Worker(env, runner)
+    runner.send_message(HELLO)
+    if not worker.configured.wait(timeout=60):
+        log.error("no config from the master at %s within 60 s: leaving", master)
+        runner.quit()
+        return 3
+    assert runner.greenlet is not None
+    runner.greenlet.join()
+    return 0

@@ -1,0 +1,82 @@
+"""What a distributed load needs beyond Locust, without Locust (unit-testable): the clock a worker reads
+and the master's accounting of the history records its workers shipped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def worker_origin(origin_ns: int, master_now_ns: int, master_boot: str, here: str | None = None) -> int:
+    """The origin that makes a worker's ``Recorder.now()`` read the master's clock: the harness's own
+    origin on the same boot of the same machine (one monotonic clock), else this machine's monotonic time
+    minus the master's reading when it sent the config (off by that message's one-way delay)."""
+    here = boot_id() if here is None else here
+    if master_boot and master_boot == here:
+        return origin_ns
+    return time.monotonic_ns() - master_now_ns
+
+
+class Accounting:
+    """Per worker: the records that arrived and, once its users stopped, what it said it shipped."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.got: dict[int, dict[str, int]] = {}
+        self.done: dict[int, dict[str, Any]] = {}
+
+    def received(self, index: int, lines: int) -> None:
+        got = self.got.setdefault(index, {"records": 0, "batches": 0})
+        got["records"] += lines
+        got["batches"] += 1
+
+    def said(self, data: dict[str, Any]) -> None:
+        self.done[int(data["index"])] = data
+
+    @property
+    def all_said(self) -> bool:
+        return len(self.done) >= self.expected
+
+    def summary(self) -> dict[str, Any]:
+        """Received vs reported per worker, the records missing in all, and how many workers reported."""
+        per: list[dict[str, Any]] = []
+        missing = 0
+        for i in range(self.expected):
+            got = self.got.get(i, {"records": 0, "batches": 0})
+            said = self.done.get(i)
+            per.append(
+                {
+                    "index": i,
+                    "received": got["records"],
+                    "reported": said["records"] if said else None,
+                    "batches_received": got["batches"],
+                    "batches_reported": said["batches"] if said else None,
+                }
+            )
+            if said:
+                missing += max(0, int(said["records"]) - got["records"])
+        return {
+            "expected": self.expected,
+            "reported": len(self.done),
+            "records_missing": missing,
+            "workers": per,
+        }
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The open model's arrivals and drops summed over the workers (none unless every worker said)."""
+        if not self.all_said:
+            return {}
+        out: dict[str, dict[str, int]] = {"arrivals": {}, "dropped": {}}
+        for said in self.done.values():
+            for key in out:
+                for phase, n in (said.get(key) or {}).items():
+                    out[key][phase] = out[key].get(phase, 0) + int(n)
+        return out
