@@ -46,8 +46,8 @@ def main(config_path: str) -> int:
             say = f"only {len(master.indexes)} of {master.expected} workers joined: no load"
             log.error(say)
             print(json.dumps({"event": say}), flush=True)
-            master_runner.quit()
             master.stop_local()
+            master_runner.quit()
             recorder.close()
             return 3
     runner = master.runner if master is not None else env.create_local_runner()
@@ -71,7 +71,7 @@ def main(config_path: str) -> int:
                 "users": runner.user_count,
                 "phase": shape.current_phase,
                 "completed": recorder.completed,
-                "dropped": sum(arrivals.dropped.values()),
+                "dropped": sum((master.dropped if master else arrivals.dropped).values()),
                 **recorder.take_window(),
             }
             print(json.dumps(line), flush=True)
@@ -105,13 +105,12 @@ def main(config_path: str) -> int:
         runner.stop()  # at the shape's end it has; after SIGTERM or max_ops it may still be stopping
         master.wait_done(float(load["client_timeout"]) + 15)
         done["distributed"] = master.books.summary()
+        master.stop_local()
     runner.quit()
     reporter.kill()
     if dispatcher is not None:
         dispatcher.kill()
     recorder.close()
-    if master is not None:
-        master.stop_local()
     if web is not None:
         web.stop()  # type: ignore[no-untyped-call]
     counts = master.books.counts() if master is not None else arrivals.counts()

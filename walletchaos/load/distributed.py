@@ -6,9 +6,11 @@ Locust ships its own stats between them; the history travels beside them as cust
 connection (``wc_*``): a worker asks for the run's config (``wc_hello`` -> ``wc_config``), learns the
 shape's start (``wc_start``), ships its records every 250 ms (``wc_records``: the text, the line count and
 the live counters) and, once its users stopped, says how many records it shipped in how many batches
-(``wc_done``). The master writes every batch into the one history file and compares what it received with
-what each worker said it sent: the accounting goes into the run (``load_exit``), and the judge calls a
-history with a missing record or a silent worker unknown, never valid.
+(``wc_done``), and leaves when told (``wc_leave``: Locust's own ``quit`` reaches only workers it counts as
+ready, which a worker is not for ``stop_timeout`` after a stop). The master writes every batch into the
+one history file and compares what it received with what each worker said it sent: the accounting goes
+into the run (``load_exit``), and the judge calls a history with a missing record or a silent worker
+unknown, never valid.
 
 Clocks: the history's times are ``monotonic_ns - origin_ns`` of the harness. A worker on the same boot of
 the same machine (same ``boot_id``) shares that monotonic clock exactly; one elsewhere sets its origin from
@@ -32,7 +34,14 @@ from .recorder import Outbox, Recorder
 from .shipping import Accounting, boot_id, worker_origin
 from .users import configure
 
-HELLO, CONFIG, START, RECORDS, DONE = "wc_hello", "wc_config", "wc_start", "wc_records", "wc_done"
+HELLO, CONFIG, START, RECORDS, DONE, LEAVE = (
+    "wc_hello",
+    "wc_config",
+    "wc_start",
+    "wc_records",
+    "wc_done",
+    "wc_leave",
+)
 SHIP_EVERY_S = 0.25
 log = logging.getLogger("walletchaos.load")
 
@@ -46,6 +55,8 @@ class Master:
         self.worker_config = {k: v for k, v in config.items() if k not in ("history", "web_port", "workers")}
         self.indexes: dict[str, int] = {}
         self.books = Accounting(self.expected)
+        self.dropped: dict[int, int] = {}
+        """Arrivals each worker dropped so far (for the live view)."""
         self.procs: list[subprocess.Popen[bytes]] = []
         runner.register_message(HELLO, self._hello)
         runner.register_message(RECORDS, self._records)
@@ -68,6 +79,7 @@ class Master:
         d = msg.data
         self.recorder.absorb(d["text"], d["window"])
         self.books.received(int(d["index"]), int(d["lines"]))
+        self.dropped[int(d["index"])] = int(d.get("dropped", 0))
 
     def _done(self, environment: Environment, msg: Any) -> None:
         self.books.said(msg.data)
@@ -106,6 +118,9 @@ class Master:
             gevent.sleep(0.1)
 
     def stop_local(self) -> None:
+        """Every worker that joined leaves; the local ones are waited for (killed after 10 s)."""
+        for node in self.indexes:
+            self.runner.send_message(LEAVE, None, client_id=node)
         for p in self.procs:
             try:
                 p.wait(timeout=10)
@@ -131,6 +146,7 @@ class Worker:
         self.dispatcher: gevent.Greenlet[Any, Any] | None = None
         runner.register_message(CONFIG, self._config)
         runner.register_message(START, self._start)
+        runner.register_message(LEAVE, lambda environment, msg: gevent.spawn(runner.quit))
         env.events.test_stop.add_listener(self._stopped)  # type: ignore[no-untyped-call]
 
     def _config(self, environment: Environment, msg: Any) -> None:
@@ -156,7 +172,8 @@ class Worker:
         window = self.recorder.take_raw()
         if not lines and not any(window[k] for k in ("ok", "fail", "info")):
             return
-        data = {"index": self.index, "text": text, "lines": lines, "window": window}
+        dropped = sum(self.arrivals.dropped.values())
+        data = {"index": self.index, "text": text, "lines": lines, "window": window, "dropped": dropped}
         try:
             self.runner.send_message(RECORDS, data)
         except Exception as exc:  # kept, and sent first next time: never counted as shipped
