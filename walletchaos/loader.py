@@ -189,6 +189,32 @@ def _clean_loc(err: dict[str, Any]) -> Loc:
     )
 
 
+def _branch(err: dict[str, Any]) -> tuple[Loc, bool] | None:
+    """For an error inside a union's branch: where the union is, and whether it is the list branch."""
+    for i, part in enumerate(err["loc"]):
+        if isinstance(part, str) and ("[" in part or part in ("float", "int", "str")):
+            return _clean_loc({"loc": err["loc"][:i]}), part.startswith("tuple[")
+    return None
+
+
+def _other_branch(err: dict[str, Any], errors: list[dict[str, Any]], data: Any) -> bool:
+    """A union such as ``at: 5s`` or ``at: [5s, 10s]`` reports every branch's error; when both branches
+    failed, only the one with the shape of what was written (a list, or one value) speaks to the user."""
+    branch = _branch(err)
+    if branch is None or {b for e in errors if (b := _branch(e)) and b[0] == branch[0]} != {
+        (branch[0], True),
+        (branch[0], False),
+    }:
+        return False
+    value = data
+    for step in branch[0]:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return branch[1] != isinstance(value, list)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read, parse and validate; raises ScenarioError listing every problem (exit 254)."""
     return load_with_warnings(path)[0]
@@ -207,7 +233,10 @@ def load_with_warnings(path: str | Path) -> tuple[Scenario, list[str]]:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
+        errors = [dict(e) for e in exc.errors()]
         for err in exc.errors():
+            if _other_branch(dict(err), errors, data):
+                continue
             loc = _clean_loc(dict(err))
             where = _where(source, marks, loc, key=err["type"] == "extra_forbidden")
             problems.append(f"{where}: {_dotted(loc)}: {_message(dict(err))}")

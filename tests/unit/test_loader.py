@@ -133,3 +133,16 @@ def test_a_fault_inside_an_earlier_recovery_window_is_a_located_warning_not_a_pr
     spaced = text.replace("at: [7s, 9s]", "at: [6s, 6s]").replace("at: 9.5s", "at: 8s")
     path.write_text(spaced.replace("max: 4s", "max: 900ms"))  # windows end at 5.9 s and 7.9 s
     assert load_with_warnings(path)[1] == []
+
+
+def test_a_span_or_a_pair_reports_only_the_branch_written(tmp_path: Path) -> None:
+    faults = (
+        "faults:\n"
+        "  - {at: xyz, for: 2s, fault: network.latency, target: db}\n"
+        "  - {at: [1s, zz], for: 2s, fault: network.latency, target: db}\n"
+    )
+    found = problems(tmp_path, "name: t\nload:\n  shape:\n    - {phase: p, for: 5s, users: 1}\n" + faults)
+    assert found == [
+        "s.yaml:6:10: faults[0].at: expected a time span like 500ms, 30s, 2m; got 'xyz'",
+        "s.yaml:7:15: faults[1].at[1]: expected a time span like 500ms, 30s, 2m; got 'zz'",
+    ], found
