@@ -21,6 +21,7 @@ from _figure import figure
 from _wallet import ADMIN, ROOT, cluster, wallet
 
 from walletchaos.client import AccountSpec, WalletAdmin
+from walletchaos.load.config import Account, Accounts, LoadConfig
 from walletchaos.scenario import Load
 
 BARE = """
@@ -73,26 +74,18 @@ def main() -> int:
         merchant = {"id": ids["shop"], "username": "shop", "password": "pw-shop-secret"}
 
         shape = [{"phase": "steady", "for": f"{args.seconds}s", "users": args.users, "rate": args.rate}]
-        load = Load.model_validate({"mix": {"pay": 100}, "shape": shape}).model_dump(
-            mode="json", by_alias=True
+        config = LoadConfig(
+            ingress_urls=[url],
+            pinned=True,
+            origin_ns=time.monotonic_ns(),
+            seed=1,
+            tag="p2",
+            accounts=Accounts(users=[Account(**u) for u in users], merchants=[Account(**merchant)]),
+            currency="CNY",
+            history=work / "history.jsonl",
+            load=Load.model_validate({"mix": {"pay": 100}, "shape": shape}),
         )
-        config = {
-            "ingress_urls": [url],
-            "pinned": True,
-            "origin_ns": time.monotonic_ns(),
-            "seed": 1,
-            "tag": "p2",
-            "accounts": {
-                "users": users,
-                "merchants": [merchant],
-                "attack_targets": [],
-                "hot_merchant_share": 0,
-            },
-            "currency": "CNY",
-            "history": str(work / "history.jsonl"),
-            "load": load,
-        }
-        (work / "config.json").write_text(json.dumps(config))
+        (work / "config.json").write_text(config.to_json())
         ours = subprocess.Popen(
             [sys.executable, "-m", "walletchaos.load", str(work / "config.json")],
             stdout=subprocess.PIPE,

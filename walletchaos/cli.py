@@ -205,8 +205,10 @@ def run(
         master_port = 5557 if remote_workers else 0
     if master_port:
         _check_port_free(master_port, "--master-port", master_bind)
+    from .load.config import Workers
+
     distributed = (
-        {"local": workers, "remote": remote_workers, "port": master_port, "bind": master_bind}
+        Workers(local=workers, remote=remote_workers, port=master_port, bind=master_bind)
         if workers + remote_workers
         else None
     )

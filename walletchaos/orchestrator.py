@@ -31,6 +31,7 @@ from .client import AccountSpec, WalletAdmin
 from .errors import EXIT_INVALID, EXIT_UNKNOWN, InfraError, WalletError
 from .history import TRANSFER_FS
 from .live import LiveState, LiveView
+from .load.config import Account, Accounts, LoadConfig, Workers
 from .nemesis import Nemesis
 from .ops import Fn, Kind, Op
 from .plan import Plan, make_plan
@@ -56,7 +57,7 @@ class RunOptions:
     imports reports/)."""
     web_port: int | None = None
     """Serve Locust's web UI on 127.0.0.1:<port> while the load runs (``run --web``)."""
-    workers: dict[str, Any] | None = None
+    workers: Workers | None = None
     """Locust's distributed mode (``run --workers``): local and remote worker counts, master port and bind."""
 
 
@@ -255,7 +256,7 @@ class Run:
         store.write_json(self.run_dir / "plan.json", self.plan.to_json())
 
     # -- set-up ----------------------------------------------------------------------------------------------
-    def _setup_accounts(self, admin_url: str) -> dict[str, Any]:
+    def _setup_accounts(self, admin_url: str) -> Accounts:
         a = self.scenario.accounts
         tag = self.tag  # usernames carry the run's tag: a long-lived wallet holds other runs' accounts
         roles: list[tuple[str, str, str, int]] = [
@@ -288,35 +289,35 @@ class Run:
         self.credentials = [Credential(r["id"], str(r["username"]), str(r["password"])) for r in rows]
         public = [{k: v for k, v in r.items() if k != "password"} for r in rows]
         self.records.append(Op("setup", 0, Kind.OK, Fn.ACCOUNTS, self.now(), {"accounts": public}).record())
-        by_role: dict[str, list[dict[str, Any]]] = {"user": [], "merchant": [], "attack_target": []}
+        by_role: dict[str, list[Account]] = {"user": [], "merchant": [], "attack_target": []}
         for r in rows:
             by_role[str(r["role"])].append(
-                {"id": r["id"], "username": r["username"], "password": r["password"]}
+                Account(id=r["id"], username=r["username"], password=r["password"])
             )
-        return {
-            "users": by_role["user"],
-            "merchants": by_role["merchant"],
-            "attack_targets": by_role["attack_target"],
-            "hot_merchant_share": a.hot_merchant_share,
-        }
+        return Accounts(
+            users=by_role["user"],
+            merchants=by_role["merchant"],
+            attack_targets=by_role["attack_target"],
+            hot_merchant_share=a.hot_merchant_share,
+        )
 
     # -- load and faults -------------------------------------------------------------------------------------
-    def _drive(self, stack: Stack, nemesis: Nemesis, accounts: dict[str, Any]) -> None:
-        config = {
-            "ingress_urls": stack.ingress_urls,
-            "pinned": stack.balancer is None,
-            "origin_ns": self.origin_ns,
-            "seed": self.plan.seed,
-            "tag": self.tag,
-            "accounts": accounts,
-            "currency": CURRENCY,
-            "history": str(self.run_dir / "client-history.jsonl"),
-            "load": self.scenario.load.model_dump(mode="json", by_alias=True),
-            "web_port": self.opts.web_port,
-            "workers": self.opts.workers,
-        }
+    def _drive(self, stack: Stack, nemesis: Nemesis, accounts: Accounts) -> None:
+        config = LoadConfig(
+            ingress_urls=stack.ingress_urls,
+            pinned=stack.balancer is None,
+            origin_ns=self.origin_ns,
+            seed=self.plan.seed,
+            tag=self.tag,
+            accounts=accounts,
+            currency=CURRENCY,
+            history=self.run_dir / "client-history.jsonl",
+            load=self.scenario.load,
+            web_port=self.opts.web_port,
+            workers=self.opts.workers,
+        )
         config_path = self.run_dir / "load-config.json"
-        config_path.write_text(json.dumps(config))
+        config_path.write_text(config.to_json())
         os.chmod(config_path, 0o600)  # holds the throwaway accounts' passwords
         log = open(self.run_dir / "logs" / "load.log", "w")  # noqa: SIM115
         self.load_proc = subprocess.Popen(

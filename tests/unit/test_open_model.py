@@ -11,12 +11,13 @@ from tests.unit.test_loader import problems
 from walletchaos import judge
 from walletchaos.load.arrivals import phase_at, schedule
 from walletchaos.ops import Fn, Kind, Op
+from walletchaos.scenario import Phase
 
 S = 10**9
-PHASES: list[dict[str, Any]] = [
-    {"phase": "warm", "for": 2.0, "users": 5, "rate": 2.0, "arrivals": None},
-    {"phase": "flat", "for": 2.0, "users": 50, "rate": 2.0, "arrivals": 800},
-    {"phase": "ramp", "for": 2.0, "users": 50, "rate": 2.0, "arrivals": [100, 300]},
+PHASES: list[Phase] = [
+    Phase.model_validate({"phase": "warm", "for": 2.0, "users": 5, "rate": 2.0, "arrivals": None}),
+    Phase.model_validate({"phase": "flat", "for": 2.0, "users": 50, "arrivals": 800}),
+    Phase.model_validate({"phase": "ramp", "for": 2.0, "users": 50, "arrivals": [100, 300]}),
 ]
 
 
@@ -43,7 +44,7 @@ def test_the_schedule_is_a_function_of_the_seed() -> None:
 
 def test_phase_at() -> None:
     assert phase_at(PHASES, 5 * S, 4 * S) is None
-    assert [phase_at(PHASES, 5 * S, t * S)["phase"] for t in (5, 7, 10)] == ["warm", "flat", "ramp"]  # type: ignore[index]
+    assert [phase_at(PHASES, 5 * S, t * S).phase for t in (5, 7, 10)] == ["warm", "flat", "ramp"]  # type: ignore[index]
     assert phase_at(PHASES, 5 * S, 11 * S) is None
 
 

@@ -13,11 +13,13 @@ from walletchaos.load.arrivals import ShapeClock, schedule, share
 from walletchaos.load.recorder import Outbox, Recorder
 from walletchaos.load.shipping import Accounting, worker_origin
 from walletchaos.ops import Fn, Kind, Op
+from walletchaos.scenario import Phase
 
 S = 10**9
-PHASES: list[dict[str, Any]] = [
-    {"phase": "warm", "for": 2.0, "users": 5, "rate": 2.0, "arrivals": None},
-    {"phase": "peak", "for": 2.0, "users": 50, "rate": 8.0, "arrivals": 300},
+PHASES: list[Phase] = [
+    Phase.model_validate({"phase": "warm", "for": 2.0, "users": 5, "rate": 2.0, "arrivals": None}),
+    Phase.model_validate({"phase": "busy", "for": 2.0, "users": 5, "rate": 8.0}),
+    Phase.model_validate({"phase": "peak", "for": 2.0, "users": 50, "arrivals": 300}),
 ]
 
 
@@ -81,8 +83,8 @@ def test_the_shape_clock_gives_every_process_the_same_phase_from_the_start_time(
     clock = ShapeClock(PHASES)
     assert clock.rate(0) == 2.0, "before the start: the first phase"
     clock.start_ns = 10 * S
-    assert clock.phase(11 * S)["phase"] == "warm" and clock.rate(13 * S) == 8.0
-    assert clock.phase(99 * S)["phase"] == "peak", "after the end: the last phase"
+    assert clock.phase(11 * S).phase == "warm" and clock.rate(13 * S) == 8.0
+    assert clock.phase(99 * S).phase == "peak", "after the end: the last phase"
 
 
 def test_workers_share_the_arrivals_between_them_with_none_run_twice_or_lost() -> None:
@@ -128,3 +130,57 @@ def test_the_history_is_complete_only_when_every_worker_accounted_for_every_reco
     r = _complete(silent)
     assert r.valid is None and "worker(s) 1 never said" in r.summary
     json.dumps(r.details)  # goes into verdict.json as it is
+
+
+def _config(**over: Any) -> Any:
+    from walletchaos.load.config import Account, Accounts, LoadConfig, Workers
+    from walletchaos.scenario import Load
+
+    shape = [
+        {"phase": "warm", "for": "2s", "users": 5, "rate": 3},
+        {"phase": "peak", "for": "2s", "users": 50, "arrivals": [100, 300]},
+    ]
+    base: dict[str, Any] = {
+        "ingress_urls": ["http://127.0.0.1:1"],
+        "pinned": False,
+        "origin_ns": 5,
+        "seed": 7,
+        "tag": "t",
+        "accounts": Accounts(
+            users=[Account(id="b1f0-uuid", username="u", password="p")],
+            merchants=[Account(id=3, username="m", password="p")],
+        ),
+        "currency": "CNY",
+        "history": "/tmp/h.jsonl",
+        "load": Load.model_validate({"shape": shape}),
+        "web_port": 8089,
+        "workers": Workers(local=2),
+    }
+    return LoadConfig(**{**base, **over})
+
+
+def test_the_load_config_reads_back_through_the_same_model_on_the_load_side_and_on_workers() -> None:
+    from pydantic import ValidationError
+
+    from walletchaos.load.config import LoadConfig, Seat
+
+    config = _config()
+    back = LoadConfig.model_validate_json(config.to_json())
+    assert back == config, "what the engine writes is what the load process reads"
+    assert back.accounts.users[0].id == "b1f0-uuid" and back.accounts.merchants[0].id == 3, "ids stay opaque"
+    assert back.load.shape[1].arrivals == (100, 300) and back.load.shape[0].rate == 3
+    seat = Seat(index=1, count=2, master_now_ns=9, boot_id="b")
+    sent = config.for_worker(seat).model_dump(mode="json", by_alias=True, exclude_unset=True)
+    worker = LoadConfig.model_validate(json.loads(json.dumps(sent)))  # as the message carries it
+    assert worker.history is None and worker.web_port is None and worker.workers is None
+    assert worker.seat == seat and worker.load == config.load
+    for bad in (
+        {**json.loads(config.to_json()), "stats_every": 1},
+        {**json.loads(config.to_json()), "seed": "x"},
+    ):
+        try:
+            LoadConfig.model_validate(bad)
+        except ValidationError as exc:
+            assert "stats_every" in str(exc) or "seed" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad}")

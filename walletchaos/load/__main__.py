@@ -12,37 +12,44 @@ from typing import Any
 
 import gevent
 from locust.env import Environment
+from pydantic import ValidationError
 
+from .config import LoadConfig
 from .distributed import Master, work
 from .recorder import Recorder
 from .users import configure
 
 
 def main(config_path: str) -> int:
-    config: dict[str, Any] = json.loads(Path(config_path).read_text())
+    try:
+        config = LoadConfig.model_validate_json(Path(config_path).read_text())
+    except ValidationError as exc:  # the engine wrote it through the same model: a version mismatch
+        print(f"{config_path}: not a load config: {exc}", file=sys.stderr)
+        return 2
+    assert config.history is not None, "the load process writes the history"
     # stderr is the run's logs/load.log: Locust's own lines (spawning, stopping, errors) and ours
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("walletchaos.load")
     # line-buffered: every record reaches the file when written, so a killed load process leaves a readable
     # history up to its last record (at most the last line is cut, and history.read skips it)
-    recorder = Recorder(open(config["history"], "w", buffering=1), config["origin_ns"])  # noqa: SIM115
+    recorder = Recorder(open(config.history, "w", buffering=1), config.origin_ns)  # noqa: SIM115
     user_class, shape, clock, arrivals = configure(config, recorder)
-    load = config["load"]
-    env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load["client_timeout"] + 1)
-    workers = config.get("workers") or {"local": 0, "remote": 0}
+    load = config.load
+    env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load.client_timeout + 1)
+    workers = config.workers
     master: Master | None = None
-    if workers["local"] + workers["remote"]:
-        bind = "127.0.0.1" if workers["remote"] == 0 else workers.get("bind", "127.0.0.1")
-        master_runner = env.create_master_runner(bind, int(workers.get("port", 0)))
-        master = Master(master_runner, recorder, config)
-        master.start_local(workers["local"])
+    if workers is not None and workers.total:
+        bind = "127.0.0.1" if workers.remote == 0 else workers.bind
+        master_runner = env.create_master_runner(bind, workers.port)
+        master = Master(master_runner, recorder, config, workers.total)
+        master.start_local(workers.local)
         address = f"{bind}:{master_runner.server.port}"
-        say = f"Locust master on {address}: {workers['local']} worker(s) here"
-        if workers["remote"]:
-            say += f", waiting for {workers['remote']} more (walletchaos worker --master {address})"
+        say = f"Locust master on {address}: {workers.local} worker(s) here"
+        if workers.remote:
+            say += f", waiting for {workers.remote} more (walletchaos worker --master {address})"
         log.info(say)
         print(json.dumps({"event": say}), flush=True)
-        if not master.wait_ready(float(workers.get("wait_s", 60))):
+        if not master.wait_ready(60.0):
             say = f"only {len(master.indexes)} of {master.expected} workers joined: no load"
             log.error(say)
             print(json.dumps({"event": say}), flush=True)
@@ -53,10 +60,10 @@ def main(config_path: str) -> int:
     runner = master.runner if master is not None else env.create_local_runner()
     stop = runner.stop if master is not None else runner.quit  # a master collects its workers' records
     web = None
-    if config.get("web_port"):  # `walletchaos run --web`: Locust's own UI, on the loopback only
-        web = env.create_web_ui(host="127.0.0.1", port=int(config["web_port"]))
+    if config.web_port:  # `walletchaos run --web`: Locust's own UI, on the loopback only
+        web = env.create_web_ui(host="127.0.0.1", port=config.web_port)
         gevent.sleep(0.2)  # the server binds in its greenlet
-        url = f"http://127.0.0.1:{config['web_port']}"
+        url = f"http://127.0.0.1:{config.web_port}"
         log.info("Locust web UI on %s (live while the load runs)", url)
         print(json.dumps({"event": f"Locust web UI on {url} (live while the load runs)"}), flush=True)
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(stop))
@@ -65,7 +72,7 @@ def main(config_path: str) -> int:
 
     def report() -> None:
         while True:
-            gevent.sleep(config.get("stats_interval", 1.0))
+            gevent.sleep(1.0)
             line = {
                 "t": round(time.monotonic() - started, 2),
                 "users": runner.user_count,
@@ -83,7 +90,7 @@ def main(config_path: str) -> int:
                     line["completed"],
                 )
                 last_phase[0] = line["phase"]
-            if recorder.completed >= load["max_ops"]:
+            if recorder.completed >= load.max_ops:
                 log.warning("max_ops reached (%d): stopping the load", recorder.completed)
                 print(json.dumps({"event": "max_ops", "completed": recorder.completed}), flush=True)
                 stop()
@@ -103,7 +110,7 @@ def main(config_path: str) -> int:
     done: dict[str, Any] = {}
     if master is not None:
         runner.stop()  # at the shape's end it has; after SIGTERM or max_ops it may still be stopping
-        master.wait_done(float(load["client_timeout"]) + 15)
+        master.wait_done(load.client_timeout + 15)
         done["distributed"] = master.books.summary()
         master.stop_local()
     runner.quit()

@@ -30,6 +30,7 @@ import gevent.event
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from .config import LoadConfig, Seat
 from .recorder import Outbox, Recorder
 from .shipping import Accounting, boot_id, worker_origin
 from .users import configure
@@ -49,10 +50,9 @@ log = logging.getLogger("walletchaos.load")
 class Master:
     """The load process's side: answers workers, starts them together, writes their records, counts."""
 
-    def __init__(self, runner: MasterRunner, recorder: Recorder, config: dict[str, Any]) -> None:
-        self.runner, self.recorder = runner, recorder
-        self.expected = int(config["workers"]["local"]) + int(config["workers"]["remote"])
-        self.worker_config = {k: v for k, v in config.items() if k not in ("history", "web_port", "workers")}
+    def __init__(self, runner: MasterRunner, recorder: Recorder, config: LoadConfig, expected: int) -> None:
+        self.runner, self.recorder, self.config = runner, recorder, config
+        self.expected = expected
         self.indexes: dict[str, int] = {}
         self.books = Accounting(self.expected)
         self.dropped: dict[int, int] = {}
@@ -67,12 +67,8 @@ class Master:
             log.warning("worker %s joined, but the run expects %d: not used", msg.node_id, self.expected)
             return
         index = self.indexes.setdefault(msg.node_id, len(self.indexes))
-        data = {
-            **self.worker_config,
-            "worker": {"index": index, "count": self.expected},
-            "now_ns": self.recorder.now(),
-            "boot_id": boot_id(),
-        }
+        seat = Seat(index=index, count=self.expected, master_now_ns=self.recorder.now(), boot_id=boot_id())
+        data = self.config.for_worker(seat).model_dump(mode="json", by_alias=True, exclude_unset=True)
         self.runner.send_message(CONFIG, data, client_id=msg.node_id)
 
     def _records(self, environment: Environment, msg: Any) -> None:
@@ -151,14 +147,15 @@ class Worker:
 
     def _config(self, environment: Environment, msg: Any) -> None:
         # configured here, in the message handler: the master's wc_start may be the very next message
-        config = msg.data
-        self.index = int(config["worker"]["index"])
-        origin = worker_origin(int(config["origin_ns"]), int(config["now_ns"]), str(config["boot_id"]))
+        config = LoadConfig.model_validate(msg.data)
+        assert config.seat is not None, "the master seats every worker it configures"
+        self.index = config.seat.index
+        origin = worker_origin(config.origin_ns, config.seat.master_now_ns, config.seat.boot_id)
         self.recorder = Recorder(self.outbox, origin)
         user_class, _, self.clock, self.arrivals = configure(config, self.recorder)
         self.env.user_classes[:] = [user_class]
         gevent.spawn(self._ship_loop)
-        log.info("worker %d of %d configured", self.index, config["worker"]["count"])
+        log.info("worker %d of %d configured", self.index, config.seat.count)
         self.configured.set()
 
     def _start(self, environment: Environment, msg: Any) -> None:

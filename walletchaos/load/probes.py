@@ -26,7 +26,7 @@ REFUND_PROBES = ("over_refund", "concurrent_refunds", "refund_of_refund")
 
 def auth_probe(user: Any, intended: int) -> None:
     kind = user.rng.choice(AUTH_PROBES)
-    me = user.me["id"]
+    me = user.me.id
     account, headers = me, {}
     expired = user.long_expired() if kind == "expired" else None
     if kind == "expired" and expired is None:
@@ -36,7 +36,7 @@ def auth_probe(user: Any, intended: int) -> None:
     elif kind == "tampered" and user.token:
         headers = user._auth(tampered(user.token))
     elif kind == "foreign":
-        others = [u["id"] for u in user.accounts["users"] if u["id"] != me]
+        others = [u.id for u in user.accounts.users if u.id != me]
         account = user.rng.choice(others) if others else me  # never one's own account (that read is legit)
         headers = user._auth(user.token) if others else {}
     value = {"probe": kind, "account": account, "as": me}
@@ -49,7 +49,7 @@ def _together(user: Any, sends: list[tuple[str, dict[str, Any], dict[str, Any], 
         gevent.spawn(user._call, f, "POST", "/v1/transfers", value, None, body, headers)
         for f, value, body, headers in sends
     ]
-    gevent.joinall(greenlets, timeout=2 * float(user.load["client_timeout"]) + 1)
+    gevent.joinall(greenlets, timeout=2 * float(user.load.client_timeout) + 1)
 
 
 def idempotency_probe(user: Any, intended: int) -> None:
@@ -64,24 +64,24 @@ def idempotency_probe(user: Any, intended: int) -> None:
             f, "POST", "/v1/transfers", {**value, "probe": kind, "resend": True}, intended, body, headers
         )
         return
-    merchant = user.rng.choice(user.accounts["merchants"])
+    merchant = user.rng.choice(user.accounts.merchants)
     key = user.new_key()
-    me, amount = user.me["id"], user._amount()
-    body = {"from": me, "to": merchant["id"], "amount": amount, "currency": user.currency}
-    value = {"key": key, "from": me, "to": merchant["id"], "amount": amount, "as": me, "probe": "concurrent"}
+    me, amount = user.me.id, user._amount()
+    body = {"from": me, "to": merchant.id, "amount": amount, "currency": user.currency}
+    value = {"key": key, "from": me, "to": merchant.id, "amount": amount, "as": me, "probe": "concurrent"}
     headers = {**user._auth(user.token), "Idempotency-Key": key}
     _together(user, [("pay", value, body, headers)] * 2)
 
 
 def refund_probe(user: Any, intended: int) -> None:
     kind = user.rng.choice(REFUND_PROBES)
-    me = user.me["id"]
+    me = user.me.id
     if kind == "refund_of_refund" and user.refunds:
         got = user.refunds.pop(user.rng.randrange(len(user.refunds)))
         merchant, key = got["merchant"], user.new_key()
-        body = {"from": me, "to": merchant["id"], "amount": got["amount"], "currency": user.currency}
+        body = {"from": me, "to": merchant.id, "amount": got["amount"], "currency": user.currency}
         body["refund_of"] = got["id"]
-        value = {"key": key, "from": me, "to": merchant["id"], "amount": got["amount"], "as": me}
+        value = {"key": key, "from": me, "to": merchant.id, "amount": got["amount"], "as": me}
         value.update(refund_of=got["id"], probe=kind)
         headers = {**user._auth(user.token), "Idempotency-Key": key}
         user._call("refund", "POST", "/v1/transfers", value, intended, body, headers)
@@ -98,9 +98,9 @@ def refund_probe(user: Any, intended: int) -> None:
     sends = []
     for amount in [paid["amount"] + 1] if kind != "concurrent_refunds" else [paid["amount"]] * 2:
         key = user.new_key()
-        body = {"from": merchant["id"], "to": me, "amount": amount, "currency": user.currency}
+        body = {"from": merchant.id, "to": me, "amount": amount, "currency": user.currency}
         body["refund_of"] = paid["id"]
-        value = {"key": key, "from": merchant["id"], "to": me, "amount": amount, "as": merchant["id"]}
+        value = {"key": key, "from": merchant.id, "to": me, "amount": amount, "as": merchant.id}
         value.update(refund_of=paid["id"], probe=kind)
         sends.append(("refund", value, body, {**user._auth(token), "Idempotency-Key": key}))
     _together(user, sends)

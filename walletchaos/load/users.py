@@ -18,8 +18,10 @@ import gevent
 import gevent.queue
 from locust import FastHttpUser, LoadTestShape, task
 
+from ..scenario import Phase
 from . import probes
 from .arrivals import ShapeClock, phase_at, schedule, share
+from .config import Account, LoadConfig
 from .outcome import classify
 from .pacing import Pacer
 from .recorder import Recorder
@@ -29,17 +31,17 @@ class PhaseShape(LoadTestShape):
     """The promotion shape as data: consecutive phases of (users, spawn_rate) for a duration. Locust runs
     it in the load process only (the master, with workers); users read the phase from ``ShapeClock``."""
 
-    phases: ClassVar[list[dict[str, Any]]] = []
+    phases: ClassVar[list[Phase]] = []
     current_phase = ""
 
     def tick(self) -> tuple[int, float] | None:
         elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
         end = 0.0
         for p in self.phases:
-            end += p["for"]
+            end += p.for_
             if elapsed < end:
-                PhaseShape.current_phase = p["phase"]
-                return p["users"], p["spawn_rate"]
+                PhaseShape.current_phase = p.phase
+                return p.users, p.spawn_rate
         return None
 
 
@@ -59,7 +61,7 @@ class Arrivals:
 
     @property
     def any(self) -> bool:
-        return any(p.get("arrivals") is not None for p in self.phases)
+        return any(p.arrivals is not None for p in self.phases)
 
     def run(self, start_ns: int) -> None:
         for due, phase in share(schedule(self.phases, start_ns, self.seed), *self.part):
@@ -78,7 +80,7 @@ class Arrivals:
         if self.clock.start_ns is None or now < self.clock.start_ns:
             return False
         phase = phase_at(self.phases, self.clock.start_ns, now)
-        return phase is not None and phase.get("arrivals") is not None
+        return phase is not None and phase.arrivals is not None
 
     def take(self) -> int | None:
         """The next arrival's due time (its intended start), or None when none came within 250 ms."""
@@ -92,33 +94,33 @@ class Arrivals:
 
 
 def configure(
-    config: dict[str, Any], recorder: Recorder
+    config: LoadConfig, recorder: Recorder
 ) -> tuple[type[FastHttpUser], PhaseShape, ShapeClock, Arrivals]:
     """The user class, the shape and its clock, and the open model's dispatcher of one load process. A
-    worker (``config["worker"]``: index and count) numbers its users index, index + count, ... so user
+    worker (``config.seat``: index and count) numbers its users index, index + count, ... so user
     numbers (the history's ``process``) are unique across workers, and runs its share of the arrivals."""
-    load = config["load"]
-    PhaseShape.phases = load["shape"]
-    ops, weights = zip(*[(k, v) for k, v in load["mix"].items() if v > 0], strict=True)
-    index, workers = config.get("worker", {}).get("index", 0), config.get("worker", {}).get("count", 1)
+    load = config.load
+    PhaseShape.phases = load.shape
+    ops, weights = zip(*[(k, v) for k, v in load.mix.items() if v > 0], strict=True)
+    index, workers = (config.seat.index, config.seat.count) if config.seat else (0, 1)
     numbers = itertools.count(index, workers)
-    accounts = config["accounts"]
-    clock = ShapeClock(load["shape"])
-    arrivals = Arrivals(clock, f"{config['seed']}:arrivals", recorder, (index, workers))
+    accounts = config.accounts
+    clock = ShapeClock(load.shape)
+    arrivals = Arrivals(clock, f"{config.seed}:arrivals", recorder, (index, workers))
 
     class WalletUser(FastHttpUser):
-        network_timeout = connection_timeout = float(load["client_timeout"])
+        network_timeout = connection_timeout = float(load.client_timeout)
         max_retries = 0
-        host = config["ingress_urls"][0]
+        host = config.ingress_urls[0]
 
         def __init__(self, environment: Any) -> None:
             self.number = next(numbers)
             # pinned (no balancer): the ingress link, so the replica, this user always uses; else None
-            self.via = self.number % len(config["ingress_urls"]) if config["pinned"] else None
-            self.host = config["ingress_urls"][self.via or 0]
+            self.via = self.number % len(config.ingress_urls) if config.pinned else None
+            self.host = config.ingress_urls[self.via or 0]
             super().__init__(environment)
-            self.rng = random.Random(f"{config['seed']}:{self.number}")
-            self.me = accounts["users"][self.number % len(accounts["users"])]
+            self.rng = random.Random(f"{config.seed}:{self.number}")
+            self.me = accounts.users[self.number % len(accounts.users)]
             self.token: str | None = None
             self.keys = itertools.count()
             self.payments: list[dict[str, Any]] = []
@@ -126,14 +128,14 @@ def configure(
             """Recent refunds this user received (id, merchant, amount), for refund-of-refund probes."""
             self.acked: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
             """Recent acknowledged transfers (f, value, body), for idempotency probes."""
-            self.merchant_tokens: dict[int, str] = {}
+            self.merchant_tokens: dict[int | str, str] = {}
             self.expiry: dict[str, tuple[int, int]] = {}
             """token -> (expires at, lifetime) in recorder ns, from the login's ``expires_in``."""
             self.expired: list[str] = []
             """This user's own tokens replaced on refresh, for expired-token probes."""
             now = recorder.now()
-            self.pacer = Pacer(f"{config['seed']}:{self.number}:pace", now, clock.rate(now))
-            self.accounts, self.load, self.currency = accounts, load, config["currency"]
+            self.pacer = Pacer(f"{config.seed}:{self.number}:pace", now, clock.rate(now))
+            self.accounts, self.load, self.currency = accounts, load, config.currency
 
         def wait_time(self) -> float:
             if arrivals.open_now():
@@ -219,13 +221,13 @@ def configure(
 
         def _login(
             self,
-            account: dict[str, Any],
+            account: Account,
             f: str = "login",
             password: str | None = None,
             intended: int | None = None,
         ) -> str | None:
-            body = {"username": account["username"], "password": password or account["password"]}
-            value = {"username": account["username"], "account": account["id"], "legit": password is None}
+            body = {"username": account.username, "password": password or account.password}
+            value = {"username": account.username, "account": account.id, "legit": password is None}
             kind, _, data = self._call(f, "POST", "/v1/sessions", value, intended, body=body)
             token, ttl = data.get("token"), data.get("expires_in")
             if kind != "ok" or not isinstance(token, str):
@@ -248,15 +250,15 @@ def configure(
             self,
             f: str,
             token: str | None,
-            src: int,
-            dst: int,
+            src: int | str,
+            dst: int | str,
             amount: int,
             intended: int,
-            acting_as: int,
-            refund_of: int | None = None,
+            acting_as: int | str,
+            refund_of: int | str | None = None,
         ) -> tuple[str, dict[str, Any]]:
             key = self.new_key()
-            body: dict[str, Any] = {"from": src, "to": dst, "amount": amount, "currency": config["currency"]}
+            body: dict[str, Any] = {"from": src, "to": dst, "amount": amount, "currency": config.currency}
             if refund_of is not None:
                 body["refund_of"] = refund_of
             value = {"key": key, "from": src, "to": dst, "amount": amount, "as": acting_as}
@@ -264,42 +266,42 @@ def configure(
                 value["refund_of"] = refund_of
             headers = {**self._auth(token), "Idempotency-Key": key}
             kind, _, data = self._call(f, "POST", "/v1/transfers", value, intended, body, headers)
-            for attempt in range(1, load["retries"] + 1):
+            for attempt in range(1, load.retries + 1):
                 if kind != "info":
                     break
                 gevent.sleep(0.1 * attempt)
                 kind, _, data = self._call(
                     f, "POST", "/v1/transfers", {**value, "retry": attempt}, None, body, headers
                 )
-            if kind == "ok" and self.rng.random() < load["duplicate_submit"]:
+            if kind == "ok" and self.rng.random() < load.duplicate_submit:
                 self._call(f, "POST", "/v1/transfers", {**value, "resend": True}, None, body, headers)
             if kind == "ok" and f in ("pay", "p2p"):
                 self.acked = [*self.acked[-19:], (f, value, body)]
             return kind, data
 
         def new_key(self) -> str:
-            return f"{config['tag']}-{config['seed']}-{self.number}-{next(self.keys)}"
+            return f"{config.tag}-{config.seed}-{self.number}-{next(self.keys)}"
 
-        def merchant_token(self, merchant: dict[str, Any]) -> str | None:
+        def merchant_token(self, merchant: Account) -> str | None:
             """A session of ``merchant`` (for refunds), kept until it is about to expire."""
-            cached = self.merchant_tokens.get(merchant["id"])
+            cached = self.merchant_tokens.get(merchant.id)
             if cached is None or self.stale(cached):
                 token = self._login(merchant)
                 if token is None:
                     return None
-                self.merchant_tokens[merchant["id"]] = token
-            return self.merchant_tokens[merchant["id"]]
+                self.merchant_tokens[merchant.id] = token
+            return self.merchant_tokens[merchant.id]
 
         def _amount(self) -> int:
-            return self.rng.randint(*load["amount"])
+            return self.rng.randint(*load.amount)
 
         # -- the op mix --------------------------------------------------------------------------------------
         def op_pay(self, intended: int) -> None:
-            merchants = accounts["merchants"]
-            hot = self.rng.random() < accounts["hot_merchant_share"]
+            merchants = accounts.merchants
+            hot = self.rng.random() < accounts.hot_merchant_share
             merchant = merchants[0] if hot else self.rng.choice(merchants)
             kind, data = self._transfer(
-                "pay", self.token, self.me["id"], merchant["id"], self._amount(), intended, self.me["id"]
+                "pay", self.token, self.me.id, merchant.id, self._amount(), intended, self.me.id
             )
             if kind == "ok" and "id" in data:
                 self.payments = [
@@ -308,12 +310,10 @@ def configure(
                 ]
 
         def op_p2p(self, intended: int) -> None:
-            other = self.rng.choice(accounts["users"])
-            if other["id"] == self.me["id"]:
+            other = self.rng.choice(accounts.users)
+            if other.id == self.me.id:
                 return self.op_balance(intended)
-            self._transfer(
-                "p2p", self.token, self.me["id"], other["id"], self._amount(), intended, self.me["id"]
-            )
+            self._transfer("p2p", self.token, self.me.id, other.id, self._amount(), intended, self.me.id)
             return None
 
         def op_refund(self, intended: int) -> None:
@@ -326,12 +326,12 @@ def configure(
             amount = self.rng.randint(1, paid["amount"])
             kind, data = self._transfer(
                 "refund",
-                self.merchant_tokens[merchant["id"]],
-                merchant["id"],
-                self.me["id"],
+                self.merchant_tokens[merchant.id],
+                merchant.id,
+                self.me.id,
                 amount,
                 intended,
-                merchant["id"],
+                merchant.id,
                 refund_of=paid["id"],
             )
             if kind == "ok" and "id" in data:
@@ -342,11 +342,11 @@ def configure(
             return None
 
         def op_balance(self, intended: int) -> None:
-            value = {"account": self.me["id"], "as": self.me["id"]}
+            value = {"account": self.me.id, "as": self.me.id}
             self._call(
                 "balance",
                 "GET",
-                f"/v1/accounts/{self.me['id']}",
+                f"/v1/accounts/{self.me.id}",
                 value,
                 intended,
                 headers=self._auth(self.token),
@@ -357,7 +357,7 @@ def configure(
             self.token = token or self.token
 
         def op_attack(self, intended: int) -> None:
-            targets = accounts["attack_targets"]
+            targets = accounts.attack_targets
             if not targets:
                 return self.op_balance(intended)
             target = self.rng.choice(targets)
@@ -366,17 +366,17 @@ def configure(
             return None
 
         def op_unauthorized(self, intended: int) -> None:
-            victim = self.rng.choice(accounts["users"])
-            if victim["id"] == self.me["id"]:
+            victim = self.rng.choice(accounts.users)
+            if victim.id == self.me.id:
                 return self.op_balance(intended)
             self._transfer(
                 "unauthorized",
                 self.token,
-                victim["id"],
-                self.me["id"],
+                victim.id,
+                self.me.id,
                 self._amount(),
                 intended,
-                self.me["id"],
+                self.me.id,
             )
             return None
 
