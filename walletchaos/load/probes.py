@@ -18,6 +18,7 @@ from typing import Any
 import gevent
 
 from ..tokens import tampered
+from . import workload
 
 AUTH_PROBES = ("tampered", "missing", "foreign", "expired")
 IDEMPOTENCY_PROBES = ("concurrent", "other_body", "late_replay")
@@ -88,7 +89,7 @@ def refund_probe(user: Any, intended: int) -> None:
         return
     kind = "over_refund" if kind == "refund_of_refund" else kind  # no refund received yet to send back
     if not user.payments:
-        user.op_balance(intended)
+        workload.balance(user, intended)
         return
     paid = user.payments.pop(user.rng.randrange(len(user.payments)))
     merchant = paid["merchant"]

@@ -19,12 +19,12 @@ import gevent.queue
 from locust import FastHttpUser, LoadTestShape, task
 
 from ..scenario import Phase
-from . import probes
 from .arrivals import ShapeClock, phase_at, schedule, share
 from .config import Account, LoadConfig
 from .outcome import classify
 from .pacing import Pacer
 from .recorder import Recorder
+from .workload import OPS
 
 
 class PhaseShape(LoadTestShape):
@@ -167,7 +167,7 @@ def configure(
                 self.expired = [self.token, *self.expired[:2]]
                 self.token = self._login(self.me, intended=intended)
                 return
-            getattr(self, "op_" + self.rng.choices(ops, weights)[0])(intended)
+            OPS[self.rng.choices(ops, weights)[0]](self, intended)
 
         # -- plumbing ------------------------------------------------------------------------------------
         def _call(
@@ -294,99 +294,5 @@ def configure(
 
         def _amount(self) -> int:
             return self.rng.randint(*load.amount)
-
-        # -- the op mix --------------------------------------------------------------------------------------
-        def op_pay(self, intended: int) -> None:
-            merchants = accounts.merchants
-            hot = self.rng.random() < accounts.hot_merchant_share
-            merchant = merchants[0] if hot else self.rng.choice(merchants)
-            kind, data = self._transfer(
-                "pay", self.token, self.me.id, merchant.id, self._amount(), intended, self.me.id
-            )
-            if kind == "ok" and "id" in data:
-                self.payments = [
-                    *self.payments[-19:],
-                    {"id": data["id"], "merchant": merchant, "amount": data["amount"]},
-                ]
-
-        def op_p2p(self, intended: int) -> None:
-            other = self.rng.choice(accounts.users)
-            if other.id == self.me.id:
-                return self.op_balance(intended)
-            self._transfer("p2p", self.token, self.me.id, other.id, self._amount(), intended, self.me.id)
-            return None
-
-        def op_refund(self, intended: int) -> None:
-            if not self.payments:
-                return self.op_balance(intended)
-            paid = self.payments.pop(self.rng.randrange(len(self.payments)))
-            merchant = paid["merchant"]
-            if self.merchant_token(merchant) is None:
-                return None
-            amount = self.rng.randint(1, paid["amount"])
-            kind, data = self._transfer(
-                "refund",
-                self.merchant_tokens[merchant.id],
-                merchant.id,
-                self.me.id,
-                amount,
-                intended,
-                merchant.id,
-                refund_of=paid["id"],
-            )
-            if kind == "ok" and "id" in data:
-                self.refunds = [
-                    *self.refunds[-9:],
-                    {"id": data["id"], "merchant": merchant, "amount": amount},
-                ]
-            return None
-
-        def op_balance(self, intended: int) -> None:
-            value = {"account": self.me.id, "as": self.me.id}
-            self._call(
-                "balance",
-                "GET",
-                f"/v1/accounts/{self.me.id}",
-                value,
-                intended,
-                headers=self._auth(self.token),
-            )
-
-        def op_login(self, intended: int) -> None:
-            token = self._login(self.me, intended=intended)
-            self.token = token or self.token
-
-        def op_attack(self, intended: int) -> None:
-            targets = accounts.attack_targets
-            if not targets:
-                return self.op_balance(intended)
-            target = self.rng.choice(targets)
-            legit = self.rng.random() < 0.2  # now and then the real owner tries to log in
-            self._login(target, "attack", None if legit else f"guess-{self.rng.randrange(10**6)}", intended)
-            return None
-
-        def op_unauthorized(self, intended: int) -> None:
-            victim = self.rng.choice(accounts.users)
-            if victim.id == self.me.id:
-                return self.op_balance(intended)
-            self._transfer(
-                "unauthorized",
-                self.token,
-                victim.id,
-                self.me.id,
-                self._amount(),
-                intended,
-                self.me.id,
-            )
-            return None
-
-        def op_auth_probe(self, intended: int) -> None:
-            probes.auth_probe(self, intended)
-
-        def op_idempotency_probe(self, intended: int) -> None:
-            probes.idempotency_probe(self, intended)
-
-        def op_refund_probe(self, intended: int) -> None:
-            probes.refund_probe(self, intended)
 
     return WalletUser, PhaseShape(), clock, arrivals  # type: ignore[no-untyped-call]
