@@ -43,7 +43,9 @@ def test_validate_prints_the_problems_or_the_files(tmp_path: Path) -> None:
 
 
 def test_quiet_prints_nothing_on_stdout(tmp_path: Path) -> None:
-    run = write_run(tmp_path / "run", Book({1: 10, 2: 0}))
+    book = Book({1: 10, 2: 0})
+    book.transfer("k", 1, 2, 5)
+    run = write_run(tmp_path / "run", book)
     done = subprocess.run(
         [sys.executable, "-m", "walletchaos", "analyze", str(run), "--quiet"], capture_output=True, text=True
     )

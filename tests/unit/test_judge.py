@@ -261,6 +261,7 @@ ops = st.lists(
         st.integers(1, 50),
         st.sampled_from(["ok", "fail", "info-applied", "info-lost", "resend"]),
     ),
+    min_size=1,  # an empty history tested nothing: unknown (test_judge_v2)
     max_size=40,
 )
 

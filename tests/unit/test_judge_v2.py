@@ -570,3 +570,20 @@ def test_a_client_whose_reads_go_back_in_the_ledger_order_is_caught() -> None:
     other_client = book(1_100, 1_000)
     other_client.history[-2]["process"] = other_client.history[-1]["process"] = 2  # not the same session
     assert result(verdict(other_client), "reads_in_order").valid is True
+
+
+def test_a_run_whose_load_made_no_op_or_failed_is_unknown_never_valid() -> None:
+    v = verdict(Book({1: 100, 2: 0}))
+    r = result(v, "load ran")
+    assert r.valid is None and "nothing was tested" in r.summary and v.valid is None
+    failed = uuid_book()
+    t = failed.tick()
+    base = {"process": "harness", "op": 1, "f": "load_exit", "time": t}
+    value = {"returncode": 3, "clean": False}
+    failed.history += [{**base, "type": "invoke", "value": {}}, {**base, "type": "ok", "value": value}]
+    r = result(verdict(failed), "load ran")
+    assert r.valid is None and "exited with code 3" in r.summary
+    fine = uuid_book()
+    _load_exit(fine, clean=True)
+    r = result(verdict(fine), "load ran")
+    assert r.valid is True and r.exercised == 5

@@ -45,6 +45,7 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
     asked = scenario.invariants != "all"
     for name in scenario.checked_invariants():
         results += [_exercised(r, asked) for r in _guarded(name, "invariant", INVARIANT_CHECKS[name], facts)]
+    results += _guarded("load ran", "evidence", _load_ran, facts)
     results += _guarded("history complete", "evidence", _shipped, facts)
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
@@ -220,6 +221,29 @@ def _aborted(f: Facts) -> list[Result]:
             {"index": f.abort.index, **f.abort.value},
         )
     ]
+
+
+def _load_ran(f: Facts) -> Result:
+    """The load ran as planned: client ops > 0, and the load process ended with exit 0 or was stopped by
+    abort_if. A run with no client op tested nothing, and one whose load process failed tested part of its
+    plan: both unknown, never valid, however many checks found nothing wrong."""
+    formula = _load_ran.__doc__ or ""
+    code = f.load_exit.get("returncode")
+    if not f.calls:
+        return Result(
+            "load ran", "evidence", None, "no client operation was made: nothing was tested", formula=formula
+        )
+    if code not in (0, None) and f.abort is None:
+        summary = f"the load process exited with code {code} after {len(f.calls)} client operation(s)"
+        return Result("load ran", "evidence", None, summary, details=f.load_exit, formula=formula)
+    return Result(
+        "load ran",
+        "evidence",
+        True,
+        f"{len(f.calls)} client operation(s)",
+        formula=formula,
+        exercised=len(f.calls),
+    )
 
 
 def _shipped(f: Facts) -> list[Result]:
