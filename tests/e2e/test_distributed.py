@@ -151,3 +151,18 @@ def test_a_worker_that_dies_makes_the_verdict_unknown_naming_it(tmp_path: Path) 
         complete
     )
     assert "history complete" in out
+
+
+def test_a_run_whose_workers_never_join_tested_nothing_and_says_so(tmp_path: Path) -> None:
+    scenario = tmp_path / "distributed.yaml"
+    scenario.write_text(SCENARIO)
+    port = str(_free_port())
+    done = run_cli(
+        "run", str(scenario), "--remote-workers", "1", "--master-port", port, out=tmp_path / "runs"
+    )
+    assert done.returncode == 2, done.stdout[-3000:]  # unknown: was VALID on zero operations
+    assert "only 0 of 1 workers joined: no load" in done.stdout
+    results = {r["name"]: r for r in verdict_of(tmp_path / "runs")["results"]}
+    assert (
+        results["load ran"]["valid"] == "unknown" and "nothing was tested" in results["load ran"]["summary"]
+    )
