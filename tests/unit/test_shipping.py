@@ -184,3 +184,12 @@ def test_the_load_config_reads_back_through_the_same_model_on_the_load_side_and_
             assert "stats_every" in str(exc) or "seed" in str(exc)
         else:
             raise AssertionError(f"accepted {bad}")
+
+
+def test_a_worker_on_another_machine_refuses_a_wallet_on_the_masters_loopback() -> None:
+    from walletchaos.load.shipping import unreachable
+
+    urls = ["http://127.0.0.1:8080", "http://[::1]:8081", "http://wallet.internal:8080"]
+    assert unreachable(urls, "boot-a", here="boot-a") == [], "same machine: loopback is the run's wallet"
+    assert unreachable(urls, "boot-a", here="boot-b") == urls[:2]
+    assert unreachable(urls[2:], "boot-a", here="boot-b") == []

@@ -32,7 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from .config import LoadConfig, Seat
 from .recorder import Outbox, Recorder
-from .shipping import Accounting, boot_id, worker_origin
+from .shipping import Accounting, boot_id, unreachable, worker_origin
 from .users import configure
 
 HELLO, CONFIG, START, RECORDS, DONE, LEAVE = (
@@ -137,6 +137,8 @@ class Worker:
         self.sent = self.batches = 0
         self.finished = False
         self.configured = gevent.event.Event()
+        self.refused = ""
+        """Why this worker will not take part (set instead of a configuration)."""
         self.arrivals: Any = None
         self.clock: Any = None
         self.dispatcher: gevent.Greenlet[Any, Any] | None = None
@@ -149,6 +151,11 @@ class Worker:
         # configured here, in the message handler: the master's wc_start may be the very next message
         config = LoadConfig.model_validate(msg.data)
         assert config.seat is not None, "the master seats every worker it configures"
+        far = unreachable(config.ingress_urls, config.seat.boot_id)
+        if far:  # never aim a load at whatever listens on this machine's loopback
+            self.refused = f"the run's wallet is at {far[0]}, a loopback address of the master's machine"
+            self.configured.set()
+            return
         self.index = config.seat.index
         origin = worker_origin(config.origin_ns, config.seat.master_now_ns, config.seat.boot_id)
         self.recorder = Recorder(self.outbox, origin)
@@ -219,6 +226,10 @@ def work(master: str) -> int:
     runner.send_message(HELLO)
     if not worker.configured.wait(timeout=60):
         log.error("no config from the master at %s within 60 s: leaving", master)
+        runner.quit()
+        return 3
+    if worker.refused:
+        log.error("%s: leaving", worker.refused)
         runner.quit()
         return 3
     assert runner.greenlet is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def boot_id() -> str:
@@ -23,6 +24,16 @@ def worker_origin(origin_ns: int, master_now_ns: int, master_boot: str, here: st
     if master_boot and master_boot == here:
         return origin_ns
     return time.monotonic_ns() - master_now_ns
+
+
+def unreachable(ingress_urls: list[str], master_boot: str, here: str | None = None) -> list[str]:
+    """The run's wallet addresses a worker cannot use: loopback ones, when the worker is not on the
+    master's machine (its own 127.0.0.1 is another host's wallet, or nothing)."""
+    here = boot_id() if here is None else here
+    if master_boot and master_boot == here:
+        return []
+    loopback = ("127.", "localhost", "[::1]", "::1")
+    return [u for u in ingress_urls if (urlsplit(u).hostname or "").startswith(loopback)]
 
 
 class Accounting:
