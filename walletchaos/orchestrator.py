@@ -130,6 +130,8 @@ class Run:
                 "--runtime",
                 self.runtime,
             ]
+            # the same load topology: a run on workers is re-run on as many (remote ones as local)
+            + (["--workers", str(opts.workers.total)] if opts.workers else [])
         )
 
     def now(self) -> int:
@@ -549,6 +551,7 @@ class Run:
             "load_started_at": self.load_started_at,
             "versions": versions,
             "rerun": self.rerun,
+            "workers": self.opts.workers.model_dump() if self.opts.workers else None,
             "interrupted": self.interrupted,
             "teardown_failures": self.teardown_failures,
             "wallet_error": self.wallet_error or None,

@@ -59,6 +59,8 @@ def test_two_workers_give_one_history_with_every_record_accounted_for(tmp_path: 
     invokes = sum(1 for r in records if r["type"] == "invoke")
     assert invokes == len(records) / 2, "every invoke has its completion"
     assert results["conservation"]["valid"] == "valid"
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["rerun"].endswith("--workers 2") and meta["workers"]["local"] == 2, meta["rerun"]
     assert leftovers() <= before, "workers stopped with the load"
 
 
