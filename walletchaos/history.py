@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,41 +37,43 @@ __all__ = ["CLIENT_FS", "TRANSFER_FS", "Call", "HistoryError", "merge", "pair", 
 
 @dataclass(frozen=True)
 class Call:
-    """An invoke paired with its completion (``done`` is None when the run ended first: treated as info)."""
+    """An invoke paired with its completion (``done`` is None when the run ended first: treated as info).
+    Its views (``f``, ``start``, ``value``...) are computed once: the judge reads them millions of times.
+    ``value`` is shared: read it, never change it."""
 
     invoke: dict[str, Any]
     done: dict[str, Any] | None
 
-    @property
+    @cached_property
     def f(self) -> str:
         return str(self.invoke["f"])
 
-    @property
+    @cached_property
     def type(self) -> str:
         return self.done["type"] if self.done else "info"
 
-    @property
+    @cached_property
     def start(self) -> int:
         return int(self.invoke["time"])
 
-    @property
+    @cached_property
     def end(self) -> int | None:
         return int(self.done["time"]) if self.done else None
 
-    @property
+    @cached_property
     def index(self) -> int:
         return int(self.invoke["index"])
 
-    @property
+    @cached_property
     def key(self) -> str | None:
         key = self.invoke.get("value", {}).get("key")
         return str(key) if key is not None else None
 
-    @property
+    @cached_property
     def status(self) -> int | None:
         return self.done.get("status") if self.done else None
 
-    @property
+    @cached_property
     def value(self) -> dict[str, Any]:
         return {**self.invoke.get("value", {}), **((self.done or {}).get("value") or {})}
 
