@@ -88,14 +88,11 @@ def refund_probe(user: Any, intended: int) -> None:
         user._call("refund", "POST", "/v1/transfers", value, intended, body, headers)
         return
     kind = "over_refund" if kind == "refund_of_refund" else kind  # no refund received yet to send back
-    if not user.payments:
-        workload.balance(user, intended)
+    got = workload.refundable(user, intended)
+    if got is None:
         return
-    paid = user.payments.pop(user.rng.randrange(len(user.payments)))
+    paid, token = got
     merchant = paid["merchant"]
-    token = user.merchant_token(merchant)
-    if token is None:
-        return
     sends = []
     for amount in [paid["amount"] + 1] if kind != "concurrent_refunds" else [paid["amount"]] * 2:
         key = user.new_key()

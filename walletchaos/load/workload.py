@@ -39,16 +39,24 @@ def p2p(user: Any, intended: int) -> None:
     user._transfer("p2p", user.token, user.me.id, other.id, user._amount(), intended, user.me.id)
 
 
-def refund(user: Any, intended: int) -> None:
-    """The merchant of one of this user's recent payments refunds part of it (none yet: a balance read)."""
+def refundable(user: Any, intended: int) -> tuple[dict[str, Any], str] | None:
+    """One of this user's recent payments (taken off the list) and a session of its merchant; None when
+    the merchant cannot log in, or when there is no payment yet (then a balance read runs instead)."""
     if not user.payments:
         balance(user, intended)
-        return
+        return None
     paid = user.payments.pop(user.rng.randrange(len(user.payments)))
-    merchant = paid["merchant"]
-    token = user.merchant_token(merchant)
-    if token is None:
+    token = user.merchant_token(paid["merchant"])
+    return None if token is None else (paid, token)
+
+
+def refund(user: Any, intended: int) -> None:
+    """The merchant of one of this user's recent payments refunds part of it (none yet: a balance read)."""
+    got = refundable(user, intended)
+    if got is None:
         return
+    paid, token = got
+    merchant = paid["merchant"]
     amount = user.rng.randint(1, paid["amount"])
     kind, data = user._transfer(
         "refund", token, merchant.id, user.me.id, amount, intended, merchant.id, refund_of=paid["id"]
