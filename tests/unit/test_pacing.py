@@ -40,3 +40,13 @@ def test_after_a_stall_a_user_catches_up_at_most_one_second_and_keeps_its_phase(
     assert backlog[0] < late and late - backlog[1] <= S  # the first is the one that was due; then 1 s back
     offset = ((backlog[1] - (late - S)) / (S / 2)) % 1  # where in its period the user resumed
     assert min(abs(offset - p.phase), 1 - abs(offset - p.phase)) < 0.15  # its own phase (+-10% jitter)
+
+
+def test_a_restart_paces_afresh_so_an_idle_spell_is_not_counted_as_latency() -> None:
+    pacer = Pacer("1:0:pace", 0, 2.0)
+    pacer.take(pacer.next, 2.0)
+    idle_until = 12 * 10**9  # e.g. an open phase where this user ran arrivals, not its own pacing
+    stale = pacer.next
+    pacer.restart(idle_until, 4.0)
+    intended = pacer.take(pacer.next, 4.0)
+    assert stale < 10**9 and idle_until <= intended < idle_until + 250_000_000, "within one 4/s period"

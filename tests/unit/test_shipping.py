@@ -193,3 +193,10 @@ def test_a_worker_on_another_machine_refuses_a_wallet_on_the_masters_loopback() 
     assert unreachable(urls, "boot-a", here="boot-a") == [], "same machine: loopback is the run's wallet"
     assert unreachable(urls, "boot-a", here="boot-b") == urls[:2]
     assert unreachable(urls[2:], "boot-a", here="boot-b") == []
+
+
+def test_the_shape_clock_knows_when_the_shape_is_over() -> None:
+    clock = ShapeClock(PHASES)
+    assert not clock.ended(10**15), "not started: not over"
+    clock.start_ns = 10 * S
+    assert not clock.ended(15 * S) and clock.ended(16 * S)  # three phases of 2 s

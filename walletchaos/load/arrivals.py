@@ -80,6 +80,12 @@ class ShapeClock:
             return self.phases[0]
         return phase_at(self.phases, self.start_ns, now) or self.phases[-1]
 
+    def ended(self, now: int) -> bool:
+        """Whether the whole shape is over at ``now``."""
+        return self.start_ns is not None and now >= self.start_ns + int(
+            sum(p.for_ for p in self.phases) * 1e9
+        )
+
     def rate(self, now: int) -> float:
         """The closed model's ops/s per user at ``now``."""
         return float(self.phase(now).rate)

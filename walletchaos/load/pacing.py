@@ -14,6 +14,12 @@ class Pacer:
     def __init__(self, seed: str, now: int, rate: float) -> None:
         self.rng = random.Random(seed)
         self.phase = self.rng.random()
+        self.next = 0
+        self.restart(now, rate)
+
+    def restart(self, now: int, rate: float) -> None:
+        """Pace afresh from ``now`` at this user's own phase of the period (after a time without pacing,
+        e.g. an open phase: its last planned start would otherwise count as a backlog of latency)."""
         self.next = now + int(self.phase * 1e9 / rate)
 
     def take(self, now: int, rate: float) -> int:

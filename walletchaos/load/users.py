@@ -136,6 +136,8 @@ def configure(
             now = recorder.now()
             self.pacer = Pacer(f"{config.seed}:{self.number}:pace", now, clock.rate(now))
             self.accounts, self.load, self.currency = accounts, load, config.currency
+            self.was_open = False
+            """Whether this user's last op was an arrival of an open phase (its pacing is then stale)."""
 
         def wait_time(self) -> float:
             if arrivals.open_now():
@@ -147,15 +149,20 @@ def configure(
 
         @task
         def one_op(self) -> None:
+            if clock.ended(recorder.now()):  # past the shape's end: Locust is about to stop the users
+                gevent.sleep(0.25)
+                return
             if arrivals.open_now():
                 due = arrivals.take()
                 if due is None:
                     return
                 intended = due
-                # when a closed phase follows, this user paces from its own phase of the period again
-                now = recorder.now()
-                self.pacer.next = now + int(self.pacer.phase * 1e9 / clock.rate(now))
+                self.was_open = True
             else:
+                if self.was_open:  # a closed phase after an open one: pace from this user's phase again
+                    now = recorder.now()
+                    self.pacer.restart(now, clock.rate(now))
+                    self.was_open = False
                 early = self.pacer.next - recorder.now()
                 if early > 0:  # the first op after spawning waits for this user's phase too
                     gevent.sleep(early / 1e9)
