@@ -102,6 +102,7 @@ def main() -> None:
     Examples:
       walletchaos run scenarios/smoke.yaml              # the demo: load + light faults, judged
       walletchaos run scenarios/bad_deploy.yaml --seed 7
+      walletchaos run scenarios/singles_day.yaml --workers 2   # the load on two Locust workers
       walletchaos init my_promo                         # a commented starting scenario
       walletchaos validate scenarios/*.yaml
       walletchaos analyze runs/latest                   # re-judge a stored run, no services
