@@ -445,20 +445,24 @@ class Run:
         return True
 
     def _stop_load(self) -> None:
-        """Stop the snapshots and scrapes taken during the load, then the load process (TERM, then KILL)."""
+        """Stop the snapshots and scrapes taken during the load, then the load process (TERM, then KILL), then
+        anything left in its process group: its Locust workers, should it have died without stopping them."""
         if self.snapshots is not None:
             self.snapshots.stop()
         if self.scraper is not None:
             self.scraper.stop()
         proc = self.load_proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group outlives its leader only when workers linger
 
     # -- after the load --------------------------------------------------------------------------------------
     def _audit(self, admin_url: str) -> dict[str, Any]:

@@ -168,3 +168,31 @@ def test_a_run_whose_workers_never_join_tested_nothing_and_says_so(tmp_path: Pat
     assert (
         results["load ran"]["valid"] == "unknown" and "nothing was tested" in results["load ran"]["summary"]
     )
+
+
+def test_a_load_process_killed_outright_leaves_no_worker_behind(tmp_path: Path) -> None:
+    scenario = tmp_path / "distributed.yaml"
+    scenario.write_text(SCENARIO)
+    before = leftovers()
+    run = subprocess.Popen(
+        [*CLI, "run", str(scenario), "--workers", "2", "--out", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: len(_workers_of(run)) == 2, 120), "the workers started"
+        time.sleep(3)
+        master = next(
+            p for p in psutil.Process(run.pid).children() if "load-config.json" in " ".join(p.cmdline())
+        )
+        master.send_signal(signal.SIGKILL)  # no chance to tell its workers
+        out, _ = run.communicate(timeout=240)
+    finally:
+        run.kill()
+    assert run.returncode == 2, out[-3000:]
+    results = {r["name"]: r for r in verdict_of(tmp_path / "runs")["results"]}
+    assert (
+        results["load ran"]["valid"] == "unknown" and "exited with code -9" in results["load ran"]["summary"]
+    )
+    assert leftovers() <= before, "the workers went with their load process"
