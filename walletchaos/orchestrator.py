@@ -114,7 +114,7 @@ class Run:
         self.shape_started = threading.Event()  # the load process began its shape: time 0 of the schedule
         self.shape_started_ns: int | None = None
         self.load_started_at: float | None = None
-        self.open_model: dict[str, Any] = {}
+        self.load_report: dict[str, Any] = {}
         """From the load's last line: arrivals due and dropped per phase (open model); with workers, the
         accounting of their records (``distributed``)."""
         self.teardown_failures: list[str] = []
@@ -395,9 +395,9 @@ class Run:
         not end cleanly (``no_phantoms``)."""
         assert self.load_proc is not None
         code = self.load_proc.poll()
-        shipped = self.open_model.get("distributed")  # with workers: did every record of theirs arrive?
+        shipped = self.load_report.get("distributed")  # with workers: did every record of theirs arrive?
         whole = not shipped or (shipped["reported"] == shipped["expected"] and not shipped["records_missing"])
-        value = {"returncode": code, "clean": code == 0 and self.load_done and whole, **self.open_model}
+        value = {"returncode": code, "clean": code == 0 and self.load_done and whole, **self.load_report}
         t = self.now()
         self.records += [
             Op("harness", 1, Kind.INVOKE, Fn.LOAD_EXIT, t, {}).record(),
@@ -417,7 +417,7 @@ class Run:
                     if data["event"] == "done":
                         self.load_done = True
                         keys = ("arrivals", "dropped", "distributed")
-                        self.open_model = {k: data[k] for k in keys if k in data}
+                        self.load_report = {k: data[k] for k in keys if k in data}
                 else:
                     self.state.stats = data
 

@@ -183,9 +183,7 @@ class Worker:
         except Exception as exc:  # kept, and sent first next time: never counted as shipped
             log.warning("could not ship %d records (%s); will retry", lines, exc)
             self.outbox.undrain(text, lines)
-            for k in ("ok", "fail", "info", "unavailable"):
-                self.recorder.window[k] += window[k]
-            self.recorder.window["latencies"] += window["latencies"]
+            self.recorder.merge(window)
             return
         self.sent += lines
         self.batches += 1

@@ -68,10 +68,13 @@ class Recorder:
         """Records and live counters a worker shipped: the records join this history file, the counters
         this window (the load process of a distributed run writes the one merged history)."""
         self.out.write(text)
+        self.merge(window)
+        self.completed += sum(int(window.get(k, 0)) for k in ("ok", "fail", "info"))
+
+    def merge(self, window: dict[str, Any]) -> None:
+        """Add live counters (as ``take_raw`` gives them) to this window."""
         for k in ("ok", "fail", "info", "unavailable"):
             self.window[k] += int(window.get(k, 0))
-            if k != "unavailable":
-                self.completed += int(window.get(k, 0))
         self.window["latencies"] += window.get("latencies", [])
 
     def take_window(self) -> dict[str, Any]:
