@@ -587,3 +587,14 @@ def test_a_run_whose_load_made_no_op_or_failed_is_unknown_never_valid() -> None:
     _load_exit(fine, clean=True)
     r = result(verdict(fine), "load ran")
     assert r.valid is True and r.exercised == 5
+
+
+def test_a_read_that_came_back_without_a_balance_is_no_read_for_the_checks() -> None:
+    """Seen in CI: a 200 to a balance read whose body was cut off (its replica killed mid-answer) was
+    recorded as ok with balance None, and read_your_writes and reads_in_order crashed on int(None)."""
+    book = uuid_book()
+    a = next(iter(book.balances))
+    book._op(1, "balance", {"account": a, "as": a}, "ok", 200, {"balance": None})
+    v = verdict(book)
+    crashed = [(r.name, r.summary) for r in v.results if "crashed" in r.summary]
+    assert not crashed and v.valid is True, crashed

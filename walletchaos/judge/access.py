@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..history import Call
-from .facts import Facts, aid
+from .facts import Facts, aid, read_balance
 from .model import Result
 from .money import op
 
@@ -174,7 +174,8 @@ def read_your_writes(f: Facts) -> Result:
         proc = c.invoke["process"]
         if c.type == "ok" and c.f in ("pay", "p2p") and c.key:
             latest_debit[(proc, aid(c.value["from"]))] = c
-        if c.f == "balance" and c.type == "ok" and aid(c.value["account"]) in consistent:
+        read = read_balance(c)
+        if read is not None and aid(c.value["account"]) in consistent:
             account = aid(c.value["account"])
             debit = latest_debit.get((proc, account))
             if debit is None or debit.end is None or debit.end >= c.start or debit.key is None:
@@ -182,7 +183,7 @@ def read_your_writes(f: Facts) -> Result:
             checked += 1
             key_at, last_seen = history[account]
             at = key_at.get(debit.key)
-            if at is not None and last_seen.get(int(c.value["balance"]), -1) < at:
+            if at is not None and last_seen.get(read, -1) < at:
                 offenders.append(op(c, balance=c.value["balance"], after_key=debit.key))
     return Result.from_offenders(
         "read_your_writes",

@@ -25,6 +25,13 @@ def aid(value: Any) -> str:
     return str(value)
 
 
+def read_balance(call: Call) -> int | None:
+    """The balance an acknowledged read returned, or None when it holds none a check can use (a 200 whose
+    body was cut off: histories written before the load classified those as unknown)."""
+    balance = call.value.get("balance") if call.f == "balance" and call.type == "ok" else None
+    return balance if isinstance(balance, int) and not isinstance(balance, bool) else None
+
+
 def unavailable(call: Call) -> bool:
     """info, a definite failure that says the service was unavailable (5xx), or a 401 to the user's own
     valid session (sessions lost on a restart or not shared across replicas: the wallet could not serve)."""

@@ -8,7 +8,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from ..history import Call
-from .facts import SESSION_FS, Facts, aid
+from .facts import SESSION_FS, Facts, aid, read_balance
 from .model import Result
 from .money import op
 
@@ -135,13 +135,14 @@ def reads_in_order(f: Facts) -> Result:
     last: dict[tuple[object, str], tuple[int, Call]] = {}  # (client, account) -> earliest position, read
     for c in sorted(f.calls, key=lambda c: c.start):
         account = aid(c.value.get("account"))
-        if c.f != "balance" or c.type != "ok" or account not in consistent:
+        read = read_balance(c)
+        if read is None or account not in consistent:
             continue
         checked += 1
         order = positions.get(account) or AccountOrder([f.initial.get(account, 0)])
         end = c.end if c.end is not None else 1 << 62
         window = order.window(c.start, end)
-        balance = int(c.value["balance"])
+        balance = read
         if window and balance not in window:
             offenders.append(op(c, balance=c.value["balance"], possible=[min(window), max(window)]))
             continue

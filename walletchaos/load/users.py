@@ -203,6 +203,9 @@ def configure(
                 kind = classify(f, status, data)
                 transport_error = getattr(resp, "error", None)
                 error = data.get("error") or (type(transport_error).__name__ if transport_error else None)
+                if kind == "ok" and f == "balance" and type(data.get("balance")) is not int:
+                    # a 200 whose body was cut off (its replica killed mid-answer): the balance is unknown
+                    kind, error = "info", error or "unreadable_body"
                 resp.success() if kind == "ok" else resp.failure(error or str(status))
             result = self._result_value(f, data) if kind == "ok" else None
             if status == 423:
