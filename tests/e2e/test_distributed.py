@@ -79,36 +79,38 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
     return False
 
 
-def _workers_of(proc: subprocess.Popen[str]) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process(proc.pid).children(recursive=True)
-        if "--worker" in p.cmdline() and "walletchaos.load" in p.cmdline()
-    ]
-
-
-def test_a_worker_joining_from_the_command_line_takes_part(tmp_path: Path) -> None:
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """The distributed scenario run in the background (``args``: the worker flags), out in tmp_path/runs."""
     scenario = tmp_path / "distributed.yaml"
     scenario.write_text(SCENARIO)
-    port = _free_port()
-    run = subprocess.Popen(
-        [
-            *CLI,
-            "run",
-            str(scenario),
-            "--workers",
-            "1",
-            "--remote-workers",
-            "1",
-            "--master-port",
-            str(port),
-            "--out",
-            str(tmp_path / "runs"),
-        ],
+    return subprocess.Popen(
+        [*CLI, "run", str(scenario), *args, "--out", str(tmp_path / "runs")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _descendants(proc: subprocess.Popen[str], *words: str) -> list[psutil.Process]:
+    """The run's live descendant processes whose command line has every word (a child that exits or is a
+    zombie while being looked at, e.g. a short-lived initdb, is skipped, not an error)."""
+    found = []
+    for p in psutil.Process(proc.pid).children(recursive=True):
+        try:
+            if all(w in p.cmdline() for w in words):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _workers_of(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    return _descendants(proc, "walletchaos.load", "--worker")
+
+
+def test_a_worker_joining_from_the_command_line_takes_part(tmp_path: Path) -> None:
+    port = _free_port()
+    run = _start(tmp_path, "--workers", "1", "--remote-workers", "1", "--master-port", str(port))
     try:
         assert _wait_for(lambda: len(_workers_of(run)) == 1, 120), "the local worker started"
         joined = subprocess.run(
@@ -126,14 +128,7 @@ def test_a_worker_joining_from_the_command_line_takes_part(tmp_path: Path) -> No
 
 
 def test_a_worker_that_dies_makes_the_verdict_unknown_naming_it(tmp_path: Path) -> None:
-    scenario = tmp_path / "distributed.yaml"
-    scenario.write_text(SCENARIO)
-    run = subprocess.Popen(
-        [*CLI, "run", str(scenario), "--workers", "2", "--out", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = _start(tmp_path, "--workers", "2")
     try:
         phase = tmp_path / "runs" / "distributed"
         assert _wait_for(lambda: any(p.read_text().strip() == "load" for p in phase.glob("*/phase")), 120), (
@@ -171,21 +166,13 @@ def test_a_run_whose_workers_never_join_tested_nothing_and_says_so(tmp_path: Pat
 
 
 def test_a_load_process_killed_outright_leaves_no_worker_behind(tmp_path: Path) -> None:
-    scenario = tmp_path / "distributed.yaml"
-    scenario.write_text(SCENARIO)
     before = leftovers()
-    run = subprocess.Popen(
-        [*CLI, "run", str(scenario), "--workers", "2", "--out", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = _start(tmp_path, "--workers", "2")
     try:
         assert _wait_for(lambda: len(_workers_of(run)) == 2, 120), "the workers started"
         time.sleep(3)
-        master = next(
-            p for p in psutil.Process(run.pid).children() if "load-config.json" in " ".join(p.cmdline())
-        )
+        workers = _workers_of(run)
+        master = next(p for p in _descendants(run, "walletchaos.load") if p not in workers)
         master.send_signal(signal.SIGKILL)  # no chance to tell its workers
         out, _ = run.communicate(timeout=240)
     finally:
