@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,61 +34,53 @@ from .ops import CLIENT_FS, TRANSFER_FS, HistoryError, Op
 __all__ = ["CLIENT_FS", "TRANSFER_FS", "Call", "HistoryError", "merge", "pair", "read", "write"]
 
 
-@dataclass(frozen=True)
 class Call:
     """An invoke paired with its completion (``done`` is None when the run ended first: treated as info).
-    Its views (``f``, ``start``, ``value``...) are computed once: the judge reads them millions of times.
-    ``value`` is shared: read it, never change it."""
+    Its views (``f``, ``start``, ``value``...) are plain attributes computed once, when paired: the judge
+    reads them millions of times. Read them, never change them (``value`` may be the invoke's own dict)."""
 
-    invoke: dict[str, Any]
-    done: dict[str, Any] | None
+    __slots__ = ("done", "end", "f", "index", "invoke", "key", "start", "status", "type", "value")
 
-    @cached_property
-    def f(self) -> str:
-        return str(self.invoke["f"])
+    def __init__(self, invoke: dict[str, Any], done: dict[str, Any] | None) -> None:
+        self.invoke = invoke
+        self.done = done
+        self.f: str = str(invoke["f"])
+        self.start: int = int(invoke["time"])
+        self.index: int = int(invoke["index"])
+        asked: dict[str, Any] = invoke.get("value", {})
+        key = asked.get("key")
+        self.key: str | None = str(key) if key is not None else None
+        if done is None:
+            self.type: str = "info"
+            self.end: int | None = None
+            self.status: int | None = None
+            self.value: dict[str, Any] = asked
+        else:
+            self.type = done["type"]
+            self.end = int(done["time"])
+            self.status = done.get("status")
+            answered = done.get("value")
+            self.value = {**asked, **answered} if answered else asked
 
-    @cached_property
-    def type(self) -> str:
-        return self.done["type"] if self.done else "info"
-
-    @cached_property
-    def start(self) -> int:
-        return int(self.invoke["time"])
-
-    @cached_property
-    def end(self) -> int | None:
-        return int(self.done["time"]) if self.done else None
-
-    @cached_property
-    def index(self) -> int:
-        return int(self.invoke["index"])
-
-    @cached_property
-    def key(self) -> str | None:
-        key = self.invoke.get("value", {}).get("key")
-        return str(key) if key is not None else None
-
-    @cached_property
-    def status(self) -> int | None:
-        return self.done.get("status") if self.done else None
-
-    @cached_property
-    def value(self) -> dict[str, Any]:
-        return {**self.invoke.get("value", {}), **((self.done or {}).get("value") or {})}
+    def __repr__(self) -> str:
+        return f"Call({self.invoke!r}, {self.done!r})"
 
 
 def pair(history: Iterable[dict[str, Any]]) -> list[Call]:
-    """Pair invokes with completions by (process, op); ordered by invoke index."""
-    open_: dict[tuple[Any, Any], dict[str, Any]] = {}
-    calls: dict[tuple[Any, Any], Call] = {}
+    """Pair invokes with completions by (process, op); ordered by invoke index. The first completion after an
+    invoke is its outcome; a completion without an open invoke is ignored; an id invoked again starts over."""
+    invokes: dict[tuple[Any, Any], dict[str, Any]] = {}
+    dones: dict[tuple[Any, Any], dict[str, Any]] = {}
     for rec in history:
         ident = (rec["process"], rec["op"])
         if rec["type"] == "invoke":
-            open_[ident] = rec
-            calls[ident] = Call(rec, None)
-        elif ident in open_:
-            calls[ident] = Call(open_.pop(ident), rec)
-    return sorted(calls.values(), key=lambda c: c.index)
+            invokes[ident] = rec
+            dones.pop(ident, None)
+        elif ident in invokes and ident not in dones:
+            dones[ident] = rec
+    calls = [Call(rec, dones.get(ident)) for ident, rec in invokes.items()]
+    calls.sort(key=attrgetter("index"))
+    return calls
 
 
 def merge(*streams: Iterable[dict[str, Any]], zero: int = 0) -> list[dict[str, Any]]:

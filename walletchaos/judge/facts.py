@@ -20,9 +20,9 @@ SESSION_FS = AVAILABILITY_FS
 """Ops a user sends with its own fresh session: a 401 there means the wallet lost the session."""
 
 
-def aid(value: Any) -> str:
-    """An opaque id as a comparable string (None stays 'None', which matches nothing real)."""
-    return str(value)
+aid = str
+"""An opaque id as a comparable string (None stays 'None', which matches nothing real). ``str`` itself, not
+a function around it: the judge calls it millions of times."""
 
 
 def read_balance(call: Call) -> int | None:
