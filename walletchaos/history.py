@@ -24,11 +24,12 @@ A timeout, reset or 5xx other than a declared 503 is ``info``, never ``fail``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from . import gcpause
 from .ops import CLIENT_FS, TRANSFER_FS, HistoryError, Op
 
 __all__ = ["CLIENT_FS", "TRANSFER_FS", "Call", "HistoryError", "merge", "pair", "read", "write"]
@@ -102,21 +103,27 @@ def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
             f.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
-def read(path: Path) -> Iterator[dict[str, Any]]:
+def read(path: Path) -> list[dict[str, Any]]:
     """Records of a JSONL history, each checked against the schema (``ops.Op``). A last line cut short
     (the writer was killed mid-write) is skipped; a broken or off-schema line anywhere else is a
-    HistoryError naming the file, the line and the field."""
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
-    for i, line in enumerate(lines):
-        try:
-            rec = json.loads(line)
-        except ValueError as exc:
-            if i == len(lines) - 1:
-                return
-            raise HistoryError(f"{path}:{i + 1}: not JSON: {exc}") from None
-        try:
-            Op.parse(rec)
-        except HistoryError as exc:
-            raise HistoryError(f"{path}:{i + 1}: {exc}") from None
-        yield rec
+    HistoryError naming the file, the line and the field. Read line by line (the file's text is never held
+    whole) with the collector paused."""
+    records: list[dict[str, Any]] = []
+    broken: tuple[int, ValueError] | None = None  # a line that is not JSON: fine only if it is the last
+    with open(path) as f, gcpause.paused():
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            if broken is not None:
+                raise HistoryError(f"{path}:{broken[0]}: not JSON: {broken[1]}")
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                broken = (number, exc)
+                continue
+            try:
+                Op.check(rec)
+            except HistoryError as exc:
+                raise HistoryError(f"{path}:{number}: {exc}") from None
+            records.append(rec)
+    return records

@@ -49,6 +49,10 @@ AVAILABILITY_FS = (Fn.PAY, Fn.P2P, Fn.REFUND, Fn.BALANCE)
 """The calls whose answers say whether the wallet was serving."""
 
 
+_KINDS = frozenset(k.value for k in Kind)
+_FNS = frozenset(f.value for f in Fn)
+
+
 class HistoryError(ValueError):
     """A record that does not follow the schema."""
 
@@ -86,14 +90,17 @@ class Op:
         return {**rec, **self.extra}
 
     @classmethod
-    def parse(cls, rec: Any) -> Op:
-        """A record read back, checked against the schema; HistoryError names the field that is wrong."""
+    def check(cls, rec: Any) -> None:
+        """A record read back checked against the schema without building an Op (a reader checks millions);
+        HistoryError names the field that is wrong."""
         if not isinstance(rec, dict):
             raise HistoryError("a record must be a JSON object")
-        try:
-            kind, fn = Kind(str(rec.get("type"))), Fn(str(rec.get("f")))
-        except ValueError as exc:
-            raise HistoryError(f"type/f: {exc}") from None
+        kind, fn = rec.get("type"), rec.get("f")
+        if not (isinstance(kind, str) and kind in _KINDS and isinstance(fn, str) and fn in _FNS):
+            try:
+                Kind(str(kind)), Fn(str(fn))
+            except ValueError as exc:
+                raise HistoryError(f"type/f: {exc}") from None
         for name in ("op", "time"):
             if not isinstance(rec.get(name), int) or isinstance(rec.get(name), bool):
                 raise HistoryError(f"{name}: an integer is required, got {rec.get(name)!r}")
@@ -101,6 +108,12 @@ class Op:
             raise HistoryError(f"process: an integer or a name is required, got {rec.get('process')!r}")
         if rec.get("value") is not None and not isinstance(rec["value"], dict):
             raise HistoryError("value: an object is required")
+
+    @classmethod
+    def parse(cls, rec: Any) -> Op:
+        """A record read back, checked against the schema; HistoryError names the field that is wrong."""
+        cls.check(rec)
+        kind, fn = Kind(rec["type"]), Fn(rec["f"])
         known = {"process", "op", "type", "f", "time", "value", "status", "error", "intended", "index"}
         return cls(
             rec["process"],

@@ -104,6 +104,7 @@ class Run:
         """In every username and idempotency key of this run: runs sharing one wallet never collide."""
         self.origin_ns = time.monotonic_ns()
         self.records: list[dict[str, Any]] = []
+        self._client: list[dict[str, Any]] | None = None  # _client_history
         self.credentials: list[Credential] = []
         self.snapshots: SnapshotTaker | None = None
         self.scraper: MetricsScraper | None = None
@@ -476,11 +477,16 @@ class Run:
         finally:
             admin.close()
 
+    def _client_history(self) -> list[dict[str, Any]]:
+        """The load's records, read once after the load ended: the audit's unknown keys and the merged
+        history come from this one read."""
+        if self._client is None:
+            path = self.run_dir / "client-history.jsonl"
+            self._client = history.read(path) if path.exists() else []
+        return self._client
+
     def _unknown_keys(self) -> list[str]:
-        path = self.run_dir / "client-history.jsonl"
-        if not path.exists():
-            return []
-        calls = history.pair(history.merge(history.read(path)))
+        calls = history.pair(history.merge(self._client_history()))
         by_key: dict[str, set[str]] = {}
         for c in calls:
             if c.f in TRANSFER_FS and c.key:
@@ -488,15 +494,14 @@ class Run:
         return sorted(k for k, types in by_key.items() if "ok" not in types and "info" in types)
 
     def _finish(self, nemesis: Nemesis | None, audit: dict[str, Any], versions: dict[str, Any]) -> RunOutcome:
-        client_path = self.run_dir / "client-history.jsonl"
-        client = list(history.read(client_path)) if client_path.exists() else []
+        client = self._client_history()
         if self.snapshots is not None:
             self.snapshots.stop()
         taken = self.snapshots.records if self.snapshots else []
         zero = next((r["time"] for r in self.records if r["f"] == Fn.LOAD_START), 0)
         merged = history.merge(self.records, nemesis.records if nemesis else [], taken, client, zero=zero)
         history.write(self.run_dir / "history.jsonl", merged)
-        client_path.unlink(missing_ok=True)
+        (self.run_dir / "client-history.jsonl").unlink(missing_ok=True)
         (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords
         store.write_json(self.run_dir / "audit.json", audit)
         verdict = None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import history
+from . import gcpause, history
 from .errors import ScenarioError
 from .scenario import Scenario
 
@@ -53,13 +53,9 @@ def load_run(path: Path) -> StoredRun:
         raise ScenarioError([f"{path}: not a complete run directory (missing {', '.join(missing)})"])
     scenario = Scenario.model_validate(json.loads((path / "scenario.json").read_text()))
     try:
-        records = list(history.read(path / "history.jsonl"))
+        records = history.read(path / "history.jsonl")
     except history.HistoryError as exc:
         raise ScenarioError([f"not a walletchaos history: {exc}"]) from None
-    return StoredRun(
-        path,
-        scenario,
-        records,
-        json.loads((path / "audit.json").read_text()),
-        json.loads((path / "run.json").read_text()),
-    )
+    with gcpause.paused():  # the audit's ledger: a dict per posting
+        audit = json.loads((path / "audit.json").read_text())
+    return StoredRun(path, scenario, records, audit, json.loads((path / "run.json").read_text()))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.unit.builders import MS, Book, scenario
 from walletchaos import judge
 from walletchaos.judge.model import Result
@@ -324,12 +326,14 @@ def test_a_history_cut_mid_line_reads_up_to_its_last_whole_record(tmp_path: Any)
         f.write('{"process": 3, "op": 9, "type": "inv')  # the writer was killed here
     assert list(history.read(path)) == records
     path.write_text('{"broken\n' + path.read_text())
-    try:
-        list(history.read(path))
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("a broken line before the end must not be skipped silently")
+    with pytest.raises(history.HistoryError, match=r"client-history.jsonl:1: not JSON"):
+        history.read(path)  # a broken line before the end is never skipped silently
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(
+        "".join([lines[1], "\n", lines[2].replace('"time":', '"time":"soon","was":'), *lines[3:]])
+    )
+    with pytest.raises(history.HistoryError, match=r"client-history.jsonl:3: time"):
+        history.read(path)  # the file's own line number, blank lines included
 
 
 def test_a_nemesis_that_fails_internally_makes_the_run_unknown_never_valid() -> None:

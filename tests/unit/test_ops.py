@@ -33,6 +33,8 @@ def test_a_record_off_the_schema_is_refused_with_its_field(change: dict[str, obj
     rec = {**Op(1, 0, Kind.INVOKE, Fn.BALANCE, 5, {}).record(), **change}
     with pytest.raises(HistoryError, match=field):
         Op.parse(rec)
+    with pytest.raises(HistoryError, match=field):
+        Op.check(rec)  # what the history reader calls: the same refusal without building the Op
 
 
 def test_a_stored_history_with_an_edited_line_is_refused_by_analyze(tmp_path: Path) -> None:

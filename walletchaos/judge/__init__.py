@@ -7,12 +7,10 @@ raises yields validity ``unknown`` (never a crash of the harness); the verdict t
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from .. import gcpause
 from ..scenario import Scenario
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
@@ -42,21 +40,8 @@ def _guarded(name: str, kind: str, fn: Any, *args: Any) -> list[Result]:
     return out
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The judge builds millions of small containers and no garbage cycles: Python's cyclic collector would
-    walk all of them again and again (13% of the judge's time at 100k transfers). Restored afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:
-    with _gc_paused():
+    with gcpause.paused():  # millions of small containers, no cycles
         return _check(scenario, history, audit)
 
 
