@@ -149,14 +149,6 @@ class Facts:
         return out
 
     @cached_property
-    def transfer_ids(self) -> dict[str, list[dict[str, Any]]]:
-        """transfer_id -> its postings, whatever key they carry."""
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for post in self.ledger:
-            out[aid(post["transfer_id"])].append(post)
-        return out
-
-    @cached_property
     def replay(self) -> dict[str, int]:
         """initial balance + sum of ledger deltas, per account."""
         out = dict(self.initial)

@@ -31,7 +31,9 @@ def unknown(name: str, why: str) -> Result:
 
 
 def _legs(posts: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    return sorted((aid(p["account"]), int(p["delta"])) for p in posts)
+    legs = [(aid(p["account"]), int(p["delta"])) for p in posts]
+    legs.sort()
+    return legs
 
 
 def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
@@ -73,7 +75,7 @@ def conservation(f: Facts) -> Result:
         return unknown("conservation", "no audit snapshot")
     before = sum(f.initial.values())
     after = sum(f.snapshot.get(a, 0) for a in f.initial)
-    exercised = len(f.transfer_ids)
+    exercised = len({aid(post["transfer_id"]) for post in f.ledger})  # transfers the ledger holds
     if before == after:
         return Result("conservation", "invariant", True, f"total {after} conserved", exercised=exercised)
     impact = {a: f.snapshot.get(a, 0) - f.replay.get(a, 0) for a in f.initial}
@@ -170,12 +172,14 @@ def answers_match_ledger(f: Facts) -> Result:
     ambiguous, checked = 0, 0
     for key, calls in f.by_key.items():
         request = calls[0].value
-        ledger_ids = set(f.ledger_keys.get(key, {}))
+        ledger_ids = f.ledger_keys.get(key) or {}  # transfer id -> postings
         other_body = [c for c in calls if c.value.get("probe") == "other_body"]
-        offenders += [
-            op(c, problem="same key with another body answered 201") for c in other_body if c.type == "ok"
-        ]
-        calls = [c for c in calls if c not in other_body]  # a 409 to another body is the contract's answer
+        if other_body:
+            offenders += [
+                op(c, problem="same key with another body answered 201") for c in other_body if c.type == "ok"
+            ]
+            # a 409 to another body is the contract's answer
+            calls = [c for c in calls if c not in other_body]
         oks = [c for c in calls if c.type == "ok"]
         ids = {aid(c.value.get("id")) for c in oks if c.value.get("id") is not None}
         checked += len(oks)
@@ -221,17 +225,22 @@ def refunds_bounded(f: Facts) -> Result:
     payee back to P's payer, and their amounts sum to at most P's amount; a refund of a transfer that is
     not in the ledger is a violation too. Only applied refunds count (the ledger decides, whatever the
     calls' outcomes)."""
-    payments: dict[str, tuple[str, str, int]] = {}
-    for tid, posts in f.transfer_ids.items():
-        debit = next((p for p in posts if int(p["delta"]) < 0), None)
-        credit = next((p for p in posts if int(p["delta"]) > 0), None)
-        if debit is not None and credit is not None:
-            payments[tid] = (aid(debit["account"]), aid(credit["account"]), int(credit["delta"]))
     refunded: dict[str, list[Call]] = {}
     for key, calls in f.by_key.items():
         request = calls[0].value
         if request.get("refund_of") is not None and key in f.ledger_keys:
             refunded.setdefault(aid(request["refund_of"]), []).append(calls[0])
+    postings: dict[str, list[dict[str, Any]]] = {}  # of the refunded transfers, in ledger order
+    for post in f.ledger if refunded else ():
+        tid = aid(post["transfer_id"])
+        if tid in refunded:
+            postings.setdefault(tid, []).append(post)
+    payments: dict[str, tuple[str, str, int]] = {}  # the refunded ones: (payer, payee, amount)
+    for tid, posts in postings.items():
+        debit = next((p for p in posts if int(p["delta"]) < 0), None)
+        credit = next((p for p in posts if int(p["delta"]) > 0), None)
+        if debit is not None and credit is not None:
+            payments[tid] = (aid(debit["account"]), aid(credit["account"]), int(credit["delta"]))
     offenders = []
     for payment, refunds in refunded.items():
         base = payments.get(payment)
