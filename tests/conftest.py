@@ -162,6 +162,12 @@ def judged_apart_from_expectations(verdict: dict[str, Any], exit_code: int) -> l
     return [(r["name"], r["summary"]) for r in results if r["valid"] != "valid" and r not in expectations]
 
 
+def faults_on(*links: str) -> list[dict[str, Any]]:
+    """Scenario faults naming ``links``: a stack proxies through Toxiproxy only the links its scenario's
+    faults act on, so a fixture whose tests fault a link says so."""
+    return [{"at": "0s", "for": "1s", "fault": "network.latency", "target": link} for link in links]
+
+
 def local_stack(tmp_path_factory: pytest.TempPathFactory, name: str, **scenario: Any) -> Iterator[LocalStack]:
     """A started local stack (one phase of load, never driven) for fault tests; closed after the module."""
     model = Scenario.model_validate(

@@ -10,14 +10,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import local_stack
+from tests.conftest import faults_on, local_stack
 from tests.conftest import make_fault as fault
+from walletchaos.errors import InfraError
 from walletchaos.stack.local import LocalStack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    yield from local_stack(tmp_path_factory, "balanced", wallet={"replicas": 2})
+    # a fault on the clients' link to the balancer (its tests apply one there), none on the replicas' links
+    yield from local_stack(tmp_path_factory, "balanced", wallet={"replicas": 2}, faults=faults_on("ingress"))
 
 
 def statuses(url: str, n: int) -> list[int]:
@@ -43,6 +45,18 @@ def test_one_ingress_in_front_of_the_balancer_and_a_link_per_replica(stack: Loca
     assert statuses(stack.ingress_urls[0] + "/readyz", 40) == [200] * 40
     after = served(stack)
     assert all(after[r] > before[r] for r in ("wallet0", "wallet1")), (before, after)  # both replicas serve
+
+
+def test_only_the_links_a_fault_names_go_through_toxiproxy(stack: LocalStack) -> None:
+    """The scenario faults ``ingress`` (the balancer's front link): that link is a Toxiproxy proxy; the
+    replicas' links and the db link, which no fault names, are direct connections (no proxy, no CPU)."""
+    front = stack.toxiproxy.proxy("ingress")
+    assert stack.ingress_urls == [f"http://{front['listen']}"] and front["enabled"]
+    assert stack.links == [f"http://127.0.0.1:{w.port}" for w in stack.wallets]
+    for name in ("ingress0", "ingress1", "db"):
+        with pytest.raises(InfraError, match="404"):
+            stack.toxiproxy.proxy(name)
+    assert stack.pg is not None and f"127.0.0.1:{stack.pg.port}/" in stack.wallets[0].database_url
 
 
 def test_a_killed_replica_costs_no_request_and_comes_back(stack: LocalStack) -> None:

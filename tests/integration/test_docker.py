@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import docker_stack
+from tests.conftest import docker_stack, faults_on
 from walletchaos import fault as registry
 from walletchaos.errors import InfraError
 from walletchaos.stack.containers import LABEL, DockerStack, engine, remove_stale
@@ -28,7 +28,9 @@ def client():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def stack(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerStack]:  # type: ignore[no-untyped-def]
-    yield from docker_stack(tmp_path_factory, "dockerfaults", wallet={"replicas": 2})
+    yield from docker_stack(
+        tmp_path_factory, "dockerfaults", wallet={"replicas": 2}, faults=faults_on("ingress[0]")
+    )
 
 
 def apply_heal(stack: DockerStack, name: str, target: str, **params: object):  # type: ignore[no-untyped-def]

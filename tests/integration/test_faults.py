@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import local_stack
+from tests.conftest import faults_on, local_stack
 from tests.conftest import make_fault as fault
 from walletchaos.stack.local import LocalStack
 from walletchaos.stack.proc import http_ok
@@ -17,8 +17,9 @@ from walletchaos.stack.proc import http_ok
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    # each replica's link reached directly (no balancer)
-    yield from local_stack(tmp_path_factory, "faults", wallet={"replicas": 2, "balancer": "none"})
+    # each replica's link reached directly (no balancer); the tests fault every ingress link and the db link
+    wallet = {"replicas": 2, "balancer": "none"}
+    yield from local_stack(tmp_path_factory, "faults", wallet=wallet, faults=faults_on("ingress", "db"))
 
 
 def get(url: str, timeout: float = 3.0) -> tuple[int, float]:

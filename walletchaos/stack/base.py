@@ -3,6 +3,7 @@ runs unchanged on local processes or containers."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,30 @@ class Stack(StackHandle, Protocol):
         """Stop everything started (idempotent, never raises); returns the undos that failed."""
 
 
+LINKS = ("ingress", "db", "replication")
+"""The links a fault can act on (``network`` faults: Toxiproxy)."""
+
+
+def link_proxies(link: str, replicas: int, balanced: bool) -> list[str]:
+    """The Toxiproxy proxy names behind a link target: ``db``, ``replication``; ``ingress[i]`` is
+    ``ingress{i}``; ``ingress`` is the balancer's front link ``ingress`` when there is one, else every
+    ``ingress{i}``."""
+    base, index = split_target(link)
+    if base in ("db", "replication"):
+        return [base]
+    names = [f"ingress{i}" for i in range(replicas)]
+    if balanced and index is None:
+        return ["ingress"]  # the clients' link to the balancer
+    return names if index is None else [names[checked(index, replicas)]]
+
+
+def checked(index: int, count: int) -> int:
+    """A target's replica index, or InfraError when there are fewer replicas."""
+    if index >= count:
+        raise InfraError(f"target index {index} but only {count} replica(s)")
+    return index
+
+
 class Targets:
     """Resolves scenario targets (``ingress[i]``, ``db``, ``postgres``, ``wallet[i]``) identically on every
     runtime, and wires the ingress the same way on each; a runtime provides ``replicas()``, ``postgres()``
@@ -144,25 +169,46 @@ class Targets:
     def toxiproxy(self) -> ToxiproxyClient:
         raise NotImplementedError
 
+    def proxied(self, proxy: str) -> bool:
+        """Whether the link named ``proxy`` (``ingress``, ``ingress{i}``, ``db``, ``replication``) goes
+        through Toxiproxy: when a fault of the scenario acts on it (its target's ``proxies``), and ``db``
+        and ``replication`` with a standby (a failover repoints them). Every proxied byte costs CPU: at
+        600 ops/s the three links of a balanced stack took a quarter of one of this machine's two cores.
+        A link no fault can act on is a direct connection."""
+        if proxy in ("db", "replication") and self.scenario.database.standby:
+            return True
+        balanced, replicas = self.scenario.wallet.balancer == "haproxy", self.scenario.wallet.replicas
+        for fault in self.scenario.faults:
+            if split_target(fault.target)[0] not in LINKS:
+                continue
+            with contextlib.suppress(InfraError):  # an index beyond the replicas fails when applied
+                if proxy in link_proxies(fault.target, replicas, balanced):
+                    return True
+        return False
+
+    def link(self, proxy: str, upstream: str) -> str:
+        """``upstream`` (host:port) as the clients of link ``proxy`` reach it: through a new Toxiproxy proxy
+        when ``proxied(proxy)``, else directly."""
+        if not self.proxied(proxy):
+            return upstream
+        listen = f"127.0.0.1:{free_port()}"
+        self.toxiproxy.create_proxy(proxy, listen, upstream)
+        return listen
+
     def wire_ingress(
         self, replica_ports: list[int], start_balancer: Callable[[list[str]], Balancer] | None
     ) -> None:
-        """One Toxiproxy link ``ingress{i}`` in front of each replica; then either the clients use those
-        links directly (pinned, ``start_balancer`` None), or a balancer is started over them and the
-        clients reach it through the link ``ingress``:  load -> [ingress] -> HAProxy -> [ingress{i}]."""
-        links = []
-        for i, port in enumerate(replica_ports):
-            listen = free_port()
-            self.toxiproxy.create_proxy(f"ingress{i}", f"127.0.0.1:{listen}", f"127.0.0.1:{port}")
-            links.append(f"127.0.0.1:{listen}")
+        """A link ``ingress{i}`` in front of each replica; then either the clients use those links directly
+        (pinned, ``start_balancer`` None), or a balancer is started over them and the clients reach it
+        through the link ``ingress``:  load -> [ingress] -> HAProxy -> [ingress{i}]. Each link is a
+        Toxiproxy proxy when a fault can act on it (``proxied``)."""
+        links = [self.link(f"ingress{i}", f"127.0.0.1:{port}") for i, port in enumerate(replica_ports)]
         self.links = [f"http://{link}" for link in links]
         if start_balancer is None:
             self.ingress_urls = list(self.links)
             return
         self.balancer = start_balancer(links)
-        front = free_port()
-        self.toxiproxy.create_proxy("ingress", f"127.0.0.1:{front}", f"127.0.0.1:{self.balancer.port}")
-        self.ingress_urls = [f"http://127.0.0.1:{front}"]
+        self.ingress_urls = [f"http://{self.link('ingress', f'127.0.0.1:{self.balancer.port}')}"]
 
     # -- PostgreSQL primary and standby (``database: {standby: true}``), the same on every runtime -------
     scenario: Scenario
@@ -224,20 +270,14 @@ class Targets:
         return {"standby": state, "took_s": round(time.monotonic() - started, 3)}
 
     def proxies(self, link: str) -> list[str]:
-        base, index = split_target(link)
-        if base in ("db", "replication"):
-            return [base]
-        names = [f"ingress{i}" for i in range(len(self.replicas()))]
-        if self.balancer is not None and index is None:
-            return ["ingress"]  # the clients' link to the balancer
-        return names if index is None else [names[self._checked(index, len(names))]]
+        return link_proxies(link, len(self.replicas()), self.balancer is not None)
 
     def services(self, target: str) -> list[Service]:
         base, index = split_target(target)
         if base == "postgres":
             return [self.postgres()]
         replicas = self.replicas()
-        return list(replicas) if index is None else [replicas[self._checked(index, len(replicas))]]
+        return list(replicas) if index is None else [replicas[checked(index, len(replicas))]]
 
     @property
     def admin_url(self) -> str:
@@ -246,9 +286,3 @@ class Targets:
             if replica.is_up():
                 return replica.url
         raise InfraError("no wallet replica is running for the audit")
-
-    @staticmethod
-    def _checked(index: int, count: int) -> int:
-        if index >= count:
-            raise InfraError(f"target index {index} but only {count} replica(s)")
-        return index

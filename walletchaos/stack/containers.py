@@ -252,7 +252,7 @@ class DockerStack(Targets):
             raise InfraError(
                 f"images missing: {', '.join(missing)}; run `walletchaos images build [--offline-base]`"
             )
-        pg_port, tp_port, db_port = free_port(), free_port(), free_port()
+        pg_port, tp_port = free_port(), free_port()
         pg = self.run_container(IMAGES["postgres"], "postgres", [], {"PGPORT": str(pg_port)})
         self.pg = PostgresContainer("postgres", pg, pg_port)
         wait_until(lambda: port_open(pg_port), 60, "the PostgreSQL container")
@@ -261,7 +261,7 @@ class DockerStack(Targets):
         )
         self._toxiproxy = ToxiproxyClient(f"http://127.0.0.1:{tp_port}")
         wait_until(lambda: http_ok(f"http://127.0.0.1:{tp_port}/version"), 30, "the Toxiproxy container")
-        self.toxiproxy.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{pg_port}")
+        db = self.link("db", f"127.0.0.1:{pg_port}")
         if self.scenario.database.standby:  # the standby streams through its own link: a fault target
             self.replication_port = free_port()
             self.toxiproxy.create_proxy(
@@ -269,7 +269,7 @@ class DockerStack(Targets):
             )
             wait_until(lambda: self._accepting(self.pg), 30, "PostgreSQL to accept connections")
             self.follow(None, self.pg, timeout_s=60)
-        self.db_url = f"postgresql://wallet:wallet@127.0.0.1:{db_port}/wallet"
+        self.db_url = f"postgresql://wallet:wallet@{db}/wallet"
         wallet = self.scenario.wallet
         version = Version(tuple(sorted(wallet.defects)), image=wallet.image)
         for i in range(wallet.replicas):

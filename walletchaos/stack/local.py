@@ -76,8 +76,7 @@ class LocalStack(ProcessStack):
         self.pg.init()
         self.undo.push("stop PostgreSQL", self.pg.stop)
         api = self.start_toxiproxy()
-        db_port = free_port()
-        api.create_proxy("db", f"127.0.0.1:{db_port}", f"127.0.0.1:{self.pg.port}")
+        db = self.link("db", f"127.0.0.1:{self.pg.port}")
         if self.scenario.database.standby:  # the standby streams through its own link: a fault target
             self.replication_port = free_port()
             api.create_proxy("replication", f"127.0.0.1:{self.replication_port}", f"127.0.0.1:{self.pg.port}")
@@ -90,7 +89,7 @@ class LocalStack(ProcessStack):
             wallet = WalletProcess(
                 f"wallet{i}",
                 free_port(),
-                self.pg.dsn_via(db_port),
+                self.pg.dsn_via(int(db.rpartition(":")[2])),
                 self.admin_token,
                 self.logs / f"wallet{i}.log",
                 cfg.defects,
