@@ -11,7 +11,7 @@ from tests.unit.builders import Book, scenario
 from walletchaos import judge
 from walletchaos.load.arrivals import ShapeClock, schedule, share
 from walletchaos.load.recorder import Outbox, Recorder
-from walletchaos.load.shipping import Accounting, worker_origin
+from walletchaos.load.shipping import Accounting, Seats, worker_origin
 from walletchaos.ops import Fn, Kind, Op
 from walletchaos.scenario import Phase
 
@@ -200,3 +200,18 @@ def test_the_shape_clock_knows_when_the_shape_is_over() -> None:
     assert not clock.ended(10**15), "not started: not over"
     clock.start_ns = 10 * S
     assert not clock.ended(15 * S) and clock.ended(16 * S)  # three phases of 2 s
+
+
+def test_seats_are_unique_and_a_refusing_worker_gives_its_seat_back_with_why() -> None:
+    seats = Seats(2)
+    assert seats.take("a") == 0 and seats.take("b") == 1 and seats.take("a") == 0
+    assert seats.take("c") is None and seats.full
+    seats.give_back(
+        "a", "the run's wallet is at http://127.0.0.1:9, a loopback address of the master's machine"
+    )
+    assert not seats.full and seats.short() == (
+        "only 1 of 2 workers joined (1 refused: a: the run's wallet is at http://127.0.0.1:9, "
+        "a loopback address of the master's machine)"
+    )
+    assert seats.take("c") == 0  # the free seat, not a second 1
+    assert seats.full and sorted(seats.taken.values()) == [0, 1]

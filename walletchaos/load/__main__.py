@@ -50,7 +50,7 @@ def main(config_path: str) -> int:
         log.info(say)
         print(json.dumps({"event": say}), flush=True)
         if not master.wait_ready(60.0):
-            say = f"only {len(master.indexes)} of {master.expected} workers joined: no load"
+            say = f"{master.seats.short()}: no load"
             log.error(say)
             print(json.dumps({"event": say}), flush=True)
             master.stop_local()

@@ -32,12 +32,13 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from .config import LoadConfig, Seat
 from .recorder import Outbox, Recorder
-from .shipping import Accounting, boot_id, unreachable, worker_origin
+from .shipping import Accounting, Seats, boot_id, unreachable, worker_origin
 from .users import configure
 
-HELLO, CONFIG, START, RECORDS, DONE, LEAVE = (
+HELLO, CONFIG, REFUSED, START, RECORDS, DONE, LEAVE = (
     "wc_hello",
     "wc_config",
+    "wc_refused",
     "wc_start",
     "wc_records",
     "wc_done",
@@ -53,23 +54,30 @@ class Master:
     def __init__(self, runner: MasterRunner, recorder: Recorder, config: LoadConfig, expected: int) -> None:
         self.runner, self.recorder, self.config = runner, recorder, config
         self.expected = expected
-        self.indexes: dict[str, int] = {}
+        self.seats = Seats(expected)
         self.books = Accounting(self.expected)
         self.dropped: dict[int, int] = {}
         """Arrivals each worker dropped so far (for the live view)."""
         self.procs: list[subprocess.Popen[bytes]] = []
         runner.register_message(HELLO, self._hello)
+        runner.register_message(REFUSED, self._refused)
         runner.register_message(RECORDS, self._records)
         runner.register_message(DONE, self._done)
 
     def _hello(self, environment: Environment, msg: Any) -> None:
-        if msg.node_id not in self.indexes and len(self.indexes) >= self.expected:
+        index = self.seats.take(msg.node_id)
+        if index is None:
             log.warning("worker %s joined, but the run expects %d: not used", msg.node_id, self.expected)
             return
-        index = self.indexes.setdefault(msg.node_id, len(self.indexes))
         seat = Seat(index=index, count=self.expected, master_now_ns=self.recorder.now(), boot_id=boot_id())
         data = self.config.for_worker(seat).model_dump(mode="json", by_alias=True, exclude_unset=True)
         self.runner.send_message(CONFIG, data, client_id=msg.node_id)
+
+    def _refused(self, environment: Environment, msg: Any) -> None:
+        """A worker that will not take part gives its seat back (another may still join) and says why."""
+        why = str((msg.data or {}).get("why", "no reason given"))
+        self.seats.give_back(msg.node_id, why)
+        log.warning("worker %s refused the run: %s", msg.node_id, why)
 
     def _records(self, environment: Environment, msg: Any) -> None:
         d = msg.data
@@ -97,7 +105,7 @@ class Master:
         local worker died first)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if len(self.indexes) >= self.expected and self.runner.worker_count >= self.expected:
+            if self.seats.full and self.runner.worker_count >= self.expected:
                 return True
             if any(p.poll() is not None for p in self.procs):
                 return False
@@ -115,7 +123,7 @@ class Master:
 
     def stop_local(self) -> None:
         """Every worker that joined leaves; the local ones are waited for (killed after 10 s)."""
-        for node in self.indexes:
+        for node in self.seats.taken:
             self.runner.send_message(LEAVE, None, client_id=node)
         for p in self.procs:
             try:
@@ -228,6 +236,7 @@ def work(master: str) -> int:
         return 3
     if worker.refused:
         log.error("%s: leaving", worker.refused)
+        runner.send_message(REFUSED, {"why": worker.refused})  # the master says why it is short of workers
         runner.quit()
         return 3
     assert runner.greenlet is not None

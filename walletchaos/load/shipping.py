@@ -36,6 +36,43 @@ def unreachable(ingress_urls: list[str], master_boot: str, here: str | None = No
     return [u for u in ingress_urls if (urlsplit(u).hostname or "").startswith(loopback)]
 
 
+class Seats:
+    """The workers' seats (indexes 0..expected-1) by Locust node id. A worker that leaves before the load
+    (it refused the run) gives its seat back with why, so another can take it and the master can say why
+    the run is short of workers."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.taken: dict[str, int] = {}
+        self.refused: dict[str, str] = {}
+
+    def take(self, node: str) -> int | None:
+        """The node's seat (the same one again if it asks twice), or None when every seat is taken."""
+        if node in self.taken:
+            return self.taken[node]
+        free = sorted(set(range(self.expected)) - set(self.taken.values()))
+        if not free:
+            return None
+        self.taken[node] = free[0]
+        return free[0]
+
+    def give_back(self, node: str, why: str) -> None:
+        self.taken.pop(node, None)
+        self.refused[node] = why
+
+    @property
+    def full(self) -> bool:
+        return len(self.taken) >= self.expected
+
+    def short(self) -> str:
+        """Why the run is short of workers, e.g. "only 0 of 1 workers joined (1 refused: ...)"."""
+        out = f"only {len(self.taken)} of {self.expected} workers joined"
+        if self.refused:
+            reasons = "; ".join(f"{node}: {why}" for node, why in self.refused.items())
+            out += f" ({len(self.refused)} refused: {reasons})"
+        return out
+
+
 class Accounting:
     """Per worker: the records that arrived and, once its users stopped, what it said it shipped."""
 
