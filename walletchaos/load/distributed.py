@@ -217,6 +217,9 @@ class Worker:
         said = {"index": self.index, "records": self.sent, "batches": self.batches, **self.arrivals.counts()}
         self.runner.send_message(DONE, said)
         log.info("worker %d: %d records shipped in %d batches", self.index, self.sent, self.batches)
+        # Locust's worker now sleeps stop_timeout before it reads its next message (the master's wc_leave);
+        # its users have stopped and everything is shipped and counted: nothing is left to wait for
+        self.env.stop_timeout = 0.0
 
 
 def work(master: str) -> int:

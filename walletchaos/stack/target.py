@@ -1,6 +1,7 @@
 """A wallet already running on this host (scenario ``target:``): the harness starts only Toxiproxy, with one
-ingress proxy in front of the wallet, wired  load -> [ingress0] -> the wallet at the URL. It owns no wallet
-process and no database, so only ingress network faults apply (``validate`` refuses the others)."""
+ingress proxy in front of the wallet when a fault of the scenario acts on the ingress, wired  load ->
+[ingress0] -> the wallet at the URL (else the load uses the URL directly). It owns no wallet process and no
+database, so only ingress network faults apply (``validate`` refuses the others)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 
 from ..errors import InfraError, ScenarioError
 from ..scenario import Scenario, Target
+from ..targets import split_target
 from .base import Replica, Service
 from .local import ProcessStack
 from .proc import wait_until
@@ -26,6 +28,9 @@ class TargetStack(ProcessStack):
     def start(self) -> None:
         """The CLI has checked the wallet (``check_target``) before anything started."""
         self.start_toxiproxy()
+        if not any(split_target(f.target)[0] == "ingress" for f in self.scenario.faults):
+            self.ingress_urls.append(self.target.url)  # no fault acts on the ingress: no proxy (no CPU)
+            return
         host, port = self.target.address
         self.add_ingress(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
 
