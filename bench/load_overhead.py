@@ -10,6 +10,10 @@ loop then serves every user at once, which made it look ~1.5x leaner than the sa
 requests spread over the period (measured: 2.1 vs 3.2 CPU-s for 6000 payments). That figure is printed too,
 not judged: a load tool that fires in lockstep measures the wrong latencies (issue 11).
 
+Each process's whole CPU counts, start-up included (imports, the config, Locust's set-up: ~0.3 s more for
+ours), so short runs understate the steady ratio: ``make bench`` runs 60 s (20 s gave 0.81-0.90; 60 s gave
+0.91 and 1.09, bare Locust's own CPU moving by 20% between those two runs).
+
     .venv/bin/python bench/load_overhead.py [--users 20] [--rate 10] [--seconds 10]
 """
 
