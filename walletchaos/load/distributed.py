@@ -66,8 +66,9 @@ class Master:
 
     def _hello(self, environment: Environment, msg: Any) -> None:
         index = self.seats.take(msg.node_id)
-        if index is None:
-            log.warning("worker %s joined, but the run expects %d: not used", msg.node_id, self.expected)
+        if index is None:  # told to leave at once: Locust would otherwise deal it users it cannot run
+            log.warning("worker %s joined, but the run expects %d: sent away", msg.node_id, self.expected)
+            self.runner.send_message(LEAVE, None, client_id=msg.node_id)
             return
         seat = Seat(index=index, count=self.expected, master_now_ns=self.recorder.now(), boot_id=boot_id())
         data = self.config.for_worker(seat).model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -147,13 +148,23 @@ class Worker:
         self.configured = gevent.event.Event()
         self.refused = ""
         """Why this worker will not take part (set instead of a configuration)."""
+        self.sent_away = False
+        """The master had every worker it expects when this one joined (told to leave before a config)."""
         self.arrivals: Any = None
         self.clock: Any = None
         self.dispatcher: gevent.Greenlet[Any, Any] | None = None
         runner.register_message(CONFIG, self._config)
         runner.register_message(START, self._start)
-        runner.register_message(LEAVE, lambda environment, msg: gevent.spawn(runner.quit))
+        runner.register_message(LEAVE, self._leave)
         env.events.test_stop.add_listener(self._stopped)  # type: ignore[no-untyped-call]
+
+    def _leave(self, environment: Environment, msg: Any) -> None:
+        """The run is over for this worker, or it was never seated (``work`` then leaves saying so)."""
+        if not self.configured.is_set():
+            self.refused, self.sent_away = "the run already has every worker it expects", True
+            self.configured.set()
+            return
+        gevent.spawn(leave, self.env, self.runner)
 
     def _config(self, environment: Environment, msg: Any) -> None:
         # configured here, in the message handler: the master's wc_start may be the very next message
@@ -222,6 +233,13 @@ class Worker:
         self.env.stop_timeout = 0.0
 
 
+def leave(env: Environment, runner: WorkerRunner) -> None:
+    """Quit as Locust's own shutdown does: ``quitting`` makes the worker tell the master it quit, so the
+    master stops counting it at once (Locust's ``runner.quit`` alone leaves that to its heartbeat)."""
+    env.events.quitting.fire(environment=env, reverse=True)  # type: ignore[no-untyped-call]
+    runner.quit()
+
+
 def work(master: str) -> int:
     """``python -m walletchaos.load --worker HOST:PORT``: one Locust worker of a walletchaos run."""
     host, _, port = master.rpartition(":")
@@ -239,8 +257,11 @@ def work(master: str) -> int:
         return 3
     if worker.refused:
         log.error("%s: leaving", worker.refused)
-        runner.send_message(REFUSED, {"why": worker.refused})  # the master says why it is short of workers
-        runner.quit()
+        if worker.sent_away:  # the run goes on with the others: the master stops counting this one at once
+            leave(env, runner)
+        else:  # the master gives the seat back, says why it is short of workers, and waits for another
+            runner.send_message(REFUSED, {"why": worker.refused})
+            runner.quit()
         return 3
     assert runner.greenlet is not None
     runner.greenlet.join()
