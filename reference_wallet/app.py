@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -29,6 +30,7 @@ from .auth import Session, TokenSigner
 from .config import VERSION, Settings
 from .db import Database
 from .errors import ApiError, CommitUnknown
+from .fastpath import Handler, TransferFastPath
 from .ledger import Ledger, TransferRequest, render
 
 log = logging.getLogger("reference_wallet")
@@ -37,6 +39,8 @@ log = logging.getLogger("reference_wallet")
 MAX_INT = 2**53
 """Upper bound of every id and amount: exact in any JSON number (a double), far beyond real money and ids;
 PostgreSQL's bigint holds it, so nothing a client can send overflows into a server error."""
+KEY_MAX = 64
+"""Longest Idempotency-Key (contract v1)."""
 NO_NUL = r"^[^\x00]*$"
 """PostgreSQL text cannot hold NUL: refused as a 400 up front instead of failing in the database."""
 
@@ -148,7 +152,10 @@ def create_app(settings: Settings) -> FastAPI:
         await db.close()
 
     app = FastAPI(title="walletchaos reference wallet", version=VERSION, lifespan=lifespan)
-    _install_handlers(app, settings, metrics)
+    handlers = _install_handlers(app)
+
+    def verified(token: str) -> Session | None:
+        return signer.verify(token, check_signature=not settings.has("accept_tampered_token"))
 
     async def bearer(authorization: Annotated[str | None, Header()] = None) -> str:
         scheme, _, token = (authorization or "").partition(" ")
@@ -157,7 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
         return token
 
     async def session(token: Annotated[str, Depends(bearer)]) -> Session:
-        found = signer.verify(token, check_signature=not settings.has("accept_tampered_token"))
+        found = verified(token)
         if found is None:
             raise ApiError(401, "unauthorized", "invalid or expired session token")
         return found
@@ -199,8 +206,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def transfer(
         body: TransferIn,
         who: Annotated[Session, Depends(session)],
-        idempotency_key: Annotated[str, Header(min_length=1, max_length=64, pattern=NO_NUL)],
+        idempotency_key: Annotated[str, Header(min_length=1, max_length=KEY_MAX, pattern=NO_NUL)],
     ) -> JSONResponse:
+        return await make_transfer(body, who, idempotency_key)
+
+    async def make_transfer(body: TransferIn, who: Session, idempotency_key: str) -> JSONResponse:
+        """The endpoint, also called by the fast path (fastpath.py) with the arguments FastAPI would give."""
         if body.source == body.target:
             raise ApiError(422, "same_account", "'from' and 'to' must differ")
         if body.amount > settings.max_amount:
@@ -216,6 +227,9 @@ def create_app(settings: Settings) -> FastAPI:
         )
         # a JSONResponse skips FastAPI's validation of a dict answer: a tenth of a transfer's CPU
         return JSONResponse(await ledger.transfer(req), status_code=201)
+
+    fast = TransferFastPath(TransferIn, verified, make_transfer, handlers, _route(app, transfer), KEY_MAX)
+    app.add_middleware(LimitAndCount, settings=settings, metrics=metrics, fast=fast)
 
     @app.get("/v1/transfers/by-key/{key}", responses=errors(400, 401, 404, 503))
     async def by_key(key: Key, who: Annotated[Session | None, Depends(caller)]) -> dict[str, Any]:
@@ -275,7 +289,13 @@ def _field(loc: Any) -> str:
     return ".".join(p for p in parts if p not in ("body", "path", "query")) or "body"
 
 
-def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+def _route(app: FastAPI, endpoint: Any) -> APIRoute:
+    return next(r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+
+
+def _install_handlers(app: FastAPI) -> dict[type[Exception], Handler]:
+    """The contract's error answers; returned too, for the fast path's exceptions."""
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -305,7 +325,7 @@ def _install_handlers(app: FastAPI, settings: Settings, metrics: Metrics) -> Non
         detail = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=400)
 
-    app.add_middleware(LimitAndCount, settings=settings, metrics=metrics)
+    return {cls: handler for cls, handler in app.exception_handlers.items() if isinstance(cls, type)}
 
 
 class LimitAndCount:
@@ -313,8 +333,8 @@ class LimitAndCount:
     metrics. Plain ASGI: Starlette's ``@app.middleware("http")`` runs every request in an extra task group
     and stream (measured: about a tenth of a transfer's CPU)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
-        self.app, self.settings, self.metrics = app, settings, metrics
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics, fast: TransferFastPath) -> None:
+        self.app, self.settings, self.metrics, self.fast = app, settings, metrics, fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -349,6 +369,8 @@ class LimitAndCount:
         try:
             if refusal is not None:
                 await refusal(scope, receive, counted)
+            elif self.fast.takes(scope):
+                await self.fast(self.app, scope, receive, counted)
             else:
                 await self.app(scope, receive, counted)
         finally:
