@@ -215,3 +215,13 @@ def test_seats_are_unique_and_a_refusing_worker_gives_its_seat_back_with_why() -
     )
     assert seats.take("c") == 0  # the free seat, not a second 1
     assert seats.full and sorted(seats.taken.values()) == [0, 1]
+
+
+def test_a_stray_worker_cannot_take_a_seat_kept_for_the_runs_own_workers_by_saying_hello_first() -> None:
+    seats = Seats(3, local=2)  # run --workers 2 --remote-workers 1
+    assert seats.take("remote-a") == 2
+    assert seats.take("remote-b") is None  # the one remote seat is taken; the local ones are not for it
+    assert seats.take("local-a", local=True) == 0 and seats.take("local-b", local=True) == 1
+    assert seats.take("local-c", local=True) is None and seats.full
+    only_local = Seats(1, local=1)  # run --workers 1: no seat for a worker from elsewhere at all
+    assert only_local.take("stray") is None and only_local.take("own", local=True) == 0

@@ -41,7 +41,7 @@ def main(config_path: str) -> int:
     if workers is not None and workers.total:
         bind = "127.0.0.1" if workers.remote == 0 else workers.bind
         master_runner = env.create_master_runner(bind, workers.port)
-        master = Master(master_runner, recorder, config, workers.total)
+        master = Master(master_runner, recorder, config, workers.total, workers.local)
         master.start_local(workers.local)
         address = f"{bind}:{master_runner.server.port}"
         say = f"Locust master on {address}: {workers.local} worker(s) here"

@@ -3,7 +3,8 @@ a Locust worker (``run --workers N`` starts N on this machine; ``walletchaos wor
 joins from another one).
 
 Locust ships its own stats between them; the history travels beside them as custom messages on the same
-connection (``wc_*``): a worker asks for the run's config (``wc_hello`` -> ``wc_config``), learns the
+connection (``wc_*``): a worker asks for the run's config (``wc_hello`` -> ``wc_config``; the workers the
+load process started carry a token in their hello that seats them in the seats kept for them), learns the
 shape's start (``wc_start``), ships its records every 250 ms (``wc_records``: the text, the line count and
 the live counters) and, once its users stopped, says how many records it shipped in how many batches
 (``wc_done``), and leaves when told (``wc_leave``: Locust's own ``quit`` reaches only workers it counts as
@@ -19,7 +20,10 @@ the master's clock reading in its config, off by that message's one-way delay.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -44,6 +48,7 @@ HELLO, CONFIG, REFUSED, START, RECORDS, DONE, LEAVE = (
     "wc_done",
     "wc_leave",
 )
+SEAT_TOKEN = "WALLETCHAOS_SEAT_TOKEN"
 SHIP_EVERY_S = 0.25
 log = logging.getLogger("walletchaos.load")
 
@@ -51,10 +56,14 @@ log = logging.getLogger("walletchaos.load")
 class Master:
     """The load process's side: answers workers, starts them together, writes their records, counts."""
 
-    def __init__(self, runner: MasterRunner, recorder: Recorder, config: LoadConfig, expected: int) -> None:
+    def __init__(
+        self, runner: MasterRunner, recorder: Recorder, config: LoadConfig, expected: int, local: int
+    ) -> None:
         self.runner, self.recorder, self.config = runner, recorder, config
-        self.expected = expected
-        self.seats = Seats(expected)
+        self.expected, self.local = expected, local
+        self.seats = Seats(expected, local)
+        self.token = secrets.token_hex(16)
+        """Given to the local workers (SEAT_TOKEN in their environment): their hello claims a local seat."""
         self.books = Accounting(self.expected)
         self.dropped: dict[int, int] = {}
         """Arrivals each worker dropped so far (for the live view)."""
@@ -65,9 +74,12 @@ class Master:
         runner.register_message(DONE, self._done)
 
     def _hello(self, environment: Environment, msg: Any) -> None:
-        index = self.seats.take(msg.node_id)
+        local = hmac.compare_digest(str((msg.data or {}).get("token", "")), self.token)
+        index = self.seats.take(msg.node_id, local)
         if index is None:  # told to leave at once: Locust would otherwise deal it users it cannot run
-            log.warning("worker %s joined, but the run expects %d: sent away", msg.node_id, self.expected)
+            where = "local" if local else "remote"
+            expects = self.local if local else self.expected - self.local
+            log.warning("%s worker %s joined, but the run expects %d: sent away", where, msg.node_id, expects)
             self.runner.send_message(LEAVE, None, client_id=msg.node_id)
             return
         seat = Seat(index=index, count=self.expected, master_now_ns=self.recorder.now(), boot_id=boot_id())
@@ -96,6 +108,7 @@ class Master:
             self.procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "walletchaos.load", "--worker", address],
+                    env={**os.environ, SEAT_TOKEN: self.token},
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,  # stderr: the load's log
                 )
@@ -250,7 +263,7 @@ def work(master: str) -> int:
     env = Environment(user_classes=[])
     runner = env.create_worker_runner(host.strip("[]"), int(port))
     worker = Worker(env, runner)
-    runner.send_message(HELLO)
+    runner.send_message(HELLO, {"token": os.environ.get(SEAT_TOKEN, "")})
     if not worker.configured.wait(timeout=60):
         log.error("no config from the master at %s within 60 s: leaving", master)
         runner.quit()

@@ -37,20 +37,24 @@ def unreachable(ingress_urls: list[str], master_boot: str, here: str | None = No
 
 
 class Seats:
-    """The workers' seats (indexes 0..expected-1) by Locust node id. A worker that leaves before the load
-    (it refused the run) gives its seat back with why, so another can take it and the master can say why
-    the run is short of workers."""
+    """The workers' seats (indexes 0..expected-1) by Locust node id: the first ``local`` for the workers the
+    load process started on this machine, the rest for workers joining from elsewhere, so a stray worker
+    cannot take a local worker's seat by saying hello first. A worker that leaves before the load (it
+    refused the run) gives its seat back with why, so another can take it and the master can say why the run
+    is short of workers."""
 
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
+    def __init__(self, expected: int, local: int = 0) -> None:
+        self.expected, self.local = expected, local
         self.taken: dict[str, int] = {}
         self.refused: dict[str, str] = {}
 
-    def take(self, node: str) -> int | None:
-        """The node's seat (the same one again if it asks twice), or None when every seat is taken."""
+    def take(self, node: str, local: bool = False) -> int | None:
+        """The node's seat (the same one again if it asks twice), or None when every seat of its kind (local
+        or remote) is taken."""
         if node in self.taken:
             return self.taken[node]
-        free = sorted(set(range(self.expected)) - set(self.taken.values()))
+        kind = range(self.local) if local else range(self.local, self.expected)
+        free = sorted(set(kind) - set(self.taken.values()))
         if not free:
             return None
         self.taken[node] = free[0]
