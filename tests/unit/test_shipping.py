@@ -11,7 +11,7 @@ from tests.unit.builders import Book, scenario
 from walletchaos import judge
 from walletchaos.load.arrivals import ShapeClock, schedule, share
 from walletchaos.load.recorder import Outbox, Recorder
-from walletchaos.load.shipping import Accounting, Seats, worker_origin
+from walletchaos.load.shipping import Accounting, Seats, claims_local, worker_origin
 from walletchaos.ops import Fn, Kind, Op
 from walletchaos.scenario import Phase
 
@@ -225,3 +225,10 @@ def test_a_stray_worker_cannot_take_a_seat_kept_for_the_runs_own_workers_by_sayi
     assert seats.take("local-c", local=True) is None and seats.full
     only_local = Seats(1, local=1)  # run --workers 1: no seat for a worker from elsewhere at all
     assert only_local.take("stray") is None and only_local.take("own", local=True) == 0
+
+
+def test_only_the_runs_token_claims_a_local_seat_and_a_strange_hello_is_no_claim() -> None:
+    token = "f00d" * 8
+    assert claims_local({"token": token}, token)
+    for hello in (None, {}, [], "x", {"token": ""}, {"token": "f00d"}, {"token": 7}, {"token": "bad \u00e9"}):
+        assert not claims_local(hello, token), hello

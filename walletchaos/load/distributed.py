@@ -20,7 +20,6 @@ the master's clock reading in its config, off by that message's one-way delay.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import secrets
@@ -36,7 +35,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from .config import LoadConfig, Seat
 from .recorder import Outbox, Recorder
-from .shipping import Accounting, Seats, boot_id, unreachable, worker_origin
+from .shipping import Accounting, Seats, boot_id, claims_local, unreachable, worker_origin
 from .users import configure
 
 HELLO, CONFIG, REFUSED, START, RECORDS, DONE, LEAVE = (
@@ -60,7 +59,7 @@ class Master:
         self, runner: MasterRunner, recorder: Recorder, config: LoadConfig, expected: int, local: int
     ) -> None:
         self.runner, self.recorder, self.config = runner, recorder, config
-        self.expected, self.local = expected, local
+        self.expected = expected
         self.seats = Seats(expected, local)
         self.token = secrets.token_hex(16)
         """Given to the local workers (SEAT_TOKEN in their environment): their hello claims a local seat."""
@@ -74,11 +73,11 @@ class Master:
         runner.register_message(DONE, self._done)
 
     def _hello(self, environment: Environment, msg: Any) -> None:
-        local = hmac.compare_digest(str((msg.data or {}).get("token", "")), self.token)
+        local = claims_local(msg.data, self.token)
         index = self.seats.take(msg.node_id, local)
         if index is None:  # told to leave at once: Locust would otherwise deal it users it cannot run
             where = "local" if local else "remote"
-            expects = self.local if local else self.expected - self.local
+            expects = self.seats.local if local else self.expected - self.seats.local
             log.warning("%s worker %s joined, but the run expects %d: sent away", where, msg.node_id, expects)
             self.runner.send_message(LEAVE, None, client_id=msg.node_id)
             return

@@ -3,6 +3,7 @@ and the master's accounting of the history records its workers shipped."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ def unreachable(ingress_urls: list[str], master_boot: str, here: str | None = No
         return []
     loopback = ("127.", "localhost", "[::1]", "::1")
     return [u for u in ingress_urls if (urlsplit(u).hostname or "").startswith(loopback)]
+
+
+def claims_local(hello: Any, token: str) -> bool:
+    """Whether a worker's hello carries the run's seat token (a worker this load process started). Anything
+    a stray worker sends (no data, not an object, a non-ASCII or non-string token) is simply not a claim."""
+    claimed = hello.get("token") if isinstance(hello, dict) else None
+    return isinstance(claimed, str) and hmac.compare_digest(claimed.encode(), token.encode())
 
 
 class Seats:
