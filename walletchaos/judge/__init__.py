@@ -47,6 +47,13 @@ def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, An
 
 def _check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:
     facts = Facts.build(scenario, history, audit)
+    try:
+        return _judge(scenario, history, facts)
+    finally:
+        facts.db.close()
+
+
+def _judge(scenario: Scenario, history: list[dict[str, Any]], facts: Facts) -> Verdict:
     results: list[Result] = []
     asked = scenario.invariants != "all"
     for name in scenario.checked_invariants():

@@ -15,6 +15,7 @@ from typing import Any
 from ..history import CLIENT_FS, TRANSFER_FS, Call, pair
 from ..ops import AVAILABILITY_FS  # ops that count for availability: attackers' calls fail by design
 from ..scenario import Scenario
+from .columns import Columns
 
 SESSION_FS = AVAILABILITY_FS
 """Ops a user sends with its own fresh session: a 401 there means the wallet lost the session."""
@@ -80,6 +81,8 @@ class Facts:
     """How the load process ended: ``{"returncode", "clean"}`` (empty in older histories)."""
     balancer: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per replica (``wallet{i}``), the balancer's counters at the end of the load (empty without one)."""
+    cols: Columns | None = None
+    """The client calls and the ledger as columns (``columns.Columns``), for the relational checks."""
 
     @classmethod
     def build(cls, scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Facts:
@@ -88,6 +91,7 @@ class Facts:
         accounts = {aid(a["id"]): a for a in (setup.value.get("accounts", []) if setup else [])}
         snap = audit.get("snapshot")
         client = [c for c in calls if c.f in CLIENT_FS]
+        cols = Columns.from_records(history, audit.get("ledger", []), accounts)
         # Run isolation: a long-lived wallet holds other runs' accounts and postings. Money moves only among
         # the accounts this run created, so every invariant is judged on them; a transfer that leaks money
         # to another account still shows, as this run's accounts no longer conserve their total.
@@ -109,7 +113,13 @@ class Facts:
             [c for c in calls if c.f == "snapshot"],
             next((c.value for c in calls if c.f == "load_exit"), {}),
             next((c.value.get("replicas", {}) for c in calls if c.f == "balancer" and c.type == "ok"), {}),
+            cols,
         )
+
+    @property
+    def db(self) -> Columns:
+        assert self.cols is not None, "Facts.build makes the columns"
+        return self.cols
 
     # -- derived views ---------------------------------------------------------------------------------------
     def transfers(self) -> list[Call]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import Call
+from .columns import TRANSFERS
 from .facts import Facts, aid
 from .model import MAX_LISTED, Result
 
@@ -40,6 +41,21 @@ def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
     amount = int(value["amount"])
     return sorted([(aid(value["from"]), -amount), (aid(value["to"]), amount)])
 
+
+_PLAIN = "('VARCHAR', 'BIGINT', 'UBIGINT')"
+_FIRST = f"SELECT key, min(idx) AS idx FROM calls WHERE {TRANSFERS} GROUP BY key"
+"""Each key's first transfer call (``by_key[key][0]``)."""
+_WANTED = (
+    "SELECT c.key, list_sort([{{'a': aid(c.\"from\"), 'd': -TRY_CAST(c.amount AS BIGINT)}}, "
+    "{{'a': aid(c.\"to\"), 'd': TRY_CAST(c.amount AS BIGINT)}}]) AS legs, "
+    f"coalesce(json_type(c.amount) IN ('BIGINT', 'UBIGINT') AND json_type(c.\"from\") IN {_PLAIN} "
+    f'AND json_type(c."to") IN {_PLAIN}, false) AS plain '
+    "FROM {calls} x JOIN calls c ON c.idx = x.idx"
+)
+"""``_wanted`` of the calls a query names (key, idx), with ``plain`` false when a field is not an integer
+or a string id (the Python decides those)."""
+_LEGS = "SELECT key, tid, list_sort(list({'a': account, 'd': delta})) AS legs FROM ledger GROUP BY key, tid"
+"""``_legs`` of every ledger transfer, by key and transfer id."""
 
 OUTCOME_ORDER = {"ok": 0, "info": 1, "fail": 2}
 
@@ -75,7 +91,7 @@ def conservation(f: Facts) -> Result:
         return unknown("conservation", "no audit snapshot")
     before = sum(f.initial.values())
     after = sum(f.snapshot.get(a, 0) for a in f.initial)
-    exercised = len({aid(post["transfer_id"]) for post in f.ledger})  # transfers the ledger holds
+    exercised = f.db.one("SELECT count(DISTINCT tid) FROM ledger")  # transfers the ledger holds
     if before == after:
         return Result("conservation", "invariant", True, f"total {after} conserved", exercised=exercised)
     impact = {a: f.snapshot.get(a, 0) - f.replay.get(a, 0) for a in f.initial}
@@ -100,14 +116,19 @@ def conservation(f: Facts) -> Result:
 def durability(f: Facts) -> Result:
     """For every key with an ok transfer: the ledger holds a transfer with that key whose postings are
     -amount on ``from`` and +amount on ``to`` (both legs). info ops are not acknowledged: not required."""
-    ledger = f.ledger_keys
-    offenders, acked = [], 0
-    for key, calls in f.by_key.items():
+    acked = f.db.one(f"SELECT count(DISTINCT key) FROM calls WHERE {TRANSFERS} AND type = 'ok'")
+    suspects = f.db.keys(
+        f"""WITH first_ok AS (SELECT key, min(idx) AS idx FROM calls WHERE {TRANSFERS} AND type = 'ok' GROUP BY key)
+        SELECT w.key FROM ({_WANTED.format(calls="first_ok")}) w
+        WHERE NOT w.plain OR NOT EXISTS (SELECT 1 FROM ({_LEGS}) g WHERE g.key = w.key AND g.legs = w.legs)"""
+    )
+    by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
+    offenders = []
+    for calls in by_key.values():
         ok = next((c for c in calls if c.type == "ok"), None)
         if ok is None:
             continue
-        acked += 1
-        legs = [_legs(posts) for posts in ledger.get(key, {}).values()]
+        legs = [_legs(posts) for posts in ledger.get(ok.key or "", {}).values()]
         if _wanted(ok.value) not in legs:
             offenders.append(op(ok, found_legs=legs[:2]))
     return Result.from_offenders(
@@ -127,14 +148,19 @@ def applied_as_requested(f: Facts) -> Result:
     outcomes (ok, fail or info): exactly two postings, -amount on ``from`` and +amount on ``to``, with the
     amount and accounts of the request. A wrong amount or payee, one leg, or a double apply under one
     transfer id is a violation."""
-    offenders, checked = [], 0
-    for key, transfers in f.ledger_keys.items():
-        calls = f.by_key.get(key)
+    mismatched = f"""WITH first AS ({_FIRST}) SELECT w.key, count(*) AS transfers,
+        count(*) FILTER (WHERE NOT w.plain OR g.legs IS DISTINCT FROM w.legs) AS wrong
+        FROM ({_WANTED.format(calls="first")}) w JOIN ({_LEGS}) g ON g.key = w.key GROUP BY w.key"""
+    checked = f.db.one(f"SELECT coalesce(sum(transfers), 0)::BIGINT FROM ({mismatched})")
+    suspects = f.db.keys(f"SELECT key FROM ({mismatched}) WHERE wrong > 0")
+    by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
+    offenders = []
+    for key, transfers in ledger.items():
+        calls = by_key.get(key)
         if not calls:
             continue
         want = _wanted(calls[0].value)
         for tid, posts in transfers.items():
-            checked += 1
             if _legs(posts) != want:
                 offenders.append(op(calls[0], transfer_id=tid, found_legs=_legs(posts)[:4], wanted=want))
     return Result.from_offenders(
@@ -168,11 +194,44 @@ def answers_match_ledger(f: Facts) -> Result:
     the request's; the by-key answer after the run agrees likewise. A resend of an acknowledged key answered
     with a definite failure (409/422) is a violation; after only unknown attempts it is ambiguous (counted
     in ``details.ambiguous``, not a violation)."""
+    resolved = sorted(k for k, v in f.resolved.items() if isinstance(v, dict))
+    checked = f.db.one(
+        f"""SELECT count(*) FROM calls WHERE {TRANSFERS} AND type = 'ok'
+        AND (probe ->> '$') IS DISTINCT FROM 'other_body'"""
+    ) + f.db.one(
+        f"SELECT count(DISTINCT key) FROM calls WHERE {TRANSFERS} AND key IN (SELECT unnest(?::VARCHAR[]))",
+        resolved,
+    )
+    # the keys the wording below must look at: a superset of those with an offender or an ambiguous refusal
+    response = "(answered -> '$.response')"
+    differs = " OR ".join(
+        f"(({response} -> '$.\"{k}\"') IS NOT NULL AND (json_type({response} -> '$.\"{k}\"') NOT IN {_PLAIN} "
+        f'OR json_type(r."{k}") NOT IN {_PLAIN} OR aid({response} -> \'$."{k}"\') IS DISTINCT FROM aid(r."{k}")))'
+        for k in ("from", "to", "amount")
+    )
+    suspects = f.db.keys(
+        f"""WITH first AS ({_FIRST}),
+        req AS (SELECT c.key, c."from", c."to", c.amount FROM first JOIN calls c ON c.idx = first.idx),
+        t AS (SELECT c.*, (c.probe ->> '$') IS NOT DISTINCT FROM 'other_body' AS other
+              FROM calls c WHERE {TRANSFERS}),
+        oks AS (SELECT * FROM t WHERE type = 'ok' AND NOT other)
+        SELECT key FROM t GROUP BY key HAVING bool_or(other) OR bool_or(type = 'fail' AND status IN (409, 422))
+        UNION SELECT key FROM oks GROUP BY key
+            HAVING count(DISTINCT aid(id)) > 1 OR bool_or(json_type(id) NOT IN {_PLAIN} AND json_type(id) <> 'NULL')
+        UNION SELECT o.key FROM oks o JOIN (SELECT DISTINCT key FROM ledger) l USING (key)
+            WHERE json_type(o.id) <> 'NULL' AND NOT EXISTS (
+                SELECT 1 FROM ledger g WHERE g.key = o.key AND g.tid = aid(o.id))
+        UNION SELECT o.key FROM oks o JOIN req r USING (key) WHERE {differs}
+        UNION SELECT unnest(?::VARCHAR[])""",
+        resolved,
+    )
+    by_key = f.db.by_key(suspects)
+    ledger_keys = f.db.ledger_keys(suspects)
     offenders: list[dict[str, Any]] = []
-    ambiguous, checked = 0, 0
-    for key, calls in f.by_key.items():
+    ambiguous = 0
+    for key, calls in by_key.items():
         request = calls[0].value
-        ledger_ids = f.ledger_keys.get(key) or {}  # transfer id -> postings
+        ledger_ids = ledger_keys.get(key) or {}  # transfer id -> postings
         other_body = [c for c in calls if c.value.get("probe") == "other_body"]
         if other_body:
             offenders += [
@@ -182,7 +241,6 @@ def answers_match_ledger(f: Facts) -> Result:
             calls = [c for c in calls if c not in other_body]
         oks = [c for c in calls if c.type == "ok"]
         ids = {aid(c.value.get("id")) for c in oks if c.value.get("id") is not None}
-        checked += len(oks)
         if len(ids) > 1:
             offenders.append(op(oks[0], problem="replays answered different transfer ids", ids=sorted(ids)))
         for c in oks:
@@ -198,11 +256,10 @@ def answers_match_ledger(f: Facts) -> Result:
                 offenders.append(op(c, problem="acknowledged key later refused", error=c.invoke.get("error")))
             elif c.type == "fail" and c.status in (409, 422) and any(x.type == "info" for x in calls):
                 ambiguous += 1
-        resolved = f.resolved.get(key)
-        if isinstance(resolved, dict):
-            checked += 1
-            bad = _mismatch(resolved, request)
-            rid = resolved.get("id")
+        resolved_answer = f.resolved.get(key)
+        if isinstance(resolved_answer, dict):
+            bad = _mismatch(resolved_answer, request)
+            rid = resolved_answer.get("id")
             if rid is not None and ledger_ids and aid(rid) not in ledger_ids:
                 bad["id"] = {"answered": rid, "ledger": sorted(ledger_ids)}
             if bad:
@@ -269,38 +326,46 @@ def refunds_bounded(f: Facts) -> Result:
 
 def exactly_once(f: Facts) -> Result:
     """For every idempotency key: |distinct transfer ids in the ledger| <= 1, however often it was sent."""
-    calls = f.by_key
-    offenders = []
-    for key, transfers in f.ledger_keys.items():
-        if len(transfers) > 1 and key in calls:
-            offenders.append(op(calls[key][0], applied=len(transfers), sent=len(calls[key])))
+    sent, resent = f.db.rows(
+        f"SELECT count(*), count(*) FILTER (WHERE n > 1) FROM (SELECT count(*) AS n FROM calls WHERE {TRANSFERS} "
+        "GROUP BY key)"
+    )[0]
+    twice = f.db.keys(
+        f"""SELECT key FROM ledger WHERE key IN (SELECT key FROM calls WHERE {TRANSFERS})
+        GROUP BY key HAVING count(DISTINCT tid) > 1"""
+    )
+    calls, ledger = f.db.by_key(twice), f.db.ledger_keys(twice)
+    offenders = [
+        op(calls[key][0], applied=len(transfers), sent=len(calls[key])) for key, transfers in ledger.items()
+    ]
     return Result.from_offenders(
         "exactly_once",
         "invariant",
         offenders,
-        f"no key applied twice ({sum(len(c) > 1 for c in calls.values())} key(s) sent more than once)",
+        f"no key applied twice ({resent} key(s) sent more than once)",
         "{n} key(s) applied more than once",
         "applied",
         exactly_once.__doc__ or "",
-        len(calls),
+        sent,
     )
 
 
 def failed_not_applied(f: Facts) -> Result:
     """For every key whose calls ALL failed definitely (no ok, no info): the key is absent from the ledger.
     Keys with any info call are excluded: their outcome is unknown by definition."""
-    ledger = f.ledger_keys
-    failed = [(key, calls) for key, calls in f.by_key.items() if all(c.type == "fail" for c in calls)]
-    offenders = [op(calls[0], attempts=len(calls)) for key, calls in failed if key in ledger]
+    failed = f"SELECT key FROM calls WHERE {TRANSFERS} GROUP BY key HAVING bool_and(type = 'fail')"
+    count = f.db.one(f"SELECT count(*) FROM ({failed})")
+    applied = f.db.keys(f"SELECT key FROM ({failed}) WHERE key IN (SELECT key FROM ledger)")
+    offenders = [op(calls[0], attempts=len(calls)) for calls in f.db.by_key(applied).values()]
     return Result.from_offenders(
         "failed_not_applied",
         "invariant",
         offenders,
-        f"none of {len(failed)} failed transfer(s) was applied",
+        f"none of {count} failed transfer(s) was applied",
         "{n} definitely failed transfer(s) applied anyway",
         None,
         failed_not_applied.__doc__ or "",
-        len(failed),
+        count,
     )
 
 
@@ -309,11 +374,13 @@ def no_phantoms(f: Facts) -> Result:
     The load process writes each invoke before sending the request, line by line; only when it did not end
     cleanly (killed, crashed) may the invoke of a request it sent be missing, so then keys without a
     recorded request are reported as unknown, not as phantoms."""
-    sent = set(f.by_key)
+    keys = f.db.one("SELECT count(DISTINCT key) FROM ledger")
+    unsent = f.db.keys(
+        f"SELECT DISTINCT key FROM ledger ANTI JOIN (SELECT key FROM calls WHERE {TRANSFERS}) USING (key)"
+    )
     offenders = [
         {"index": None, "seq": posts[0]["seq"], "key": key, "account": posts[0]["account"]}
-        for key, transfers in f.ledger_keys.items()
-        if key not in sent
+        for key, transfers in f.db.ledger_keys(unsent).items()
         for posts in transfers.values()
     ]
     if offenders and f.load_exit and not f.load_exit.get("clean"):
@@ -330,11 +397,11 @@ def no_phantoms(f: Facts) -> Result:
         "no_phantoms",
         "invariant",
         offenders,
-        f"all {len(f.ledger_keys)} ledger key(s) were requested",
+        f"all {keys} ledger key(s) were requested",
         "{n} ledger transfer(s) nobody asked for",
         None,
         no_phantoms.__doc__ or "",
-        len(f.ledger_keys),
+        keys,
     )
 
 
