@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import gcpause
 from ..scenario import Scenario
+from .columns import TRANSFERS, Records
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
@@ -40,20 +41,22 @@ def _guarded(name: str, kind: str, fn: Any, *args: Any) -> list[Result]:
     return out
 
 
-def check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:
+def check(scenario: Scenario, history: Records, audit: dict[str, Any]) -> Verdict:
+    """The verdict on a run: ``history`` is its records or its JSONL file (``history.jsonl``), and the audit's
+    ``ledger`` its postings or their JSONL file."""
     with gcpause.paused():  # millions of small containers, no cycles
         return _check(scenario, history, audit)
 
 
-def _check(scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Verdict:
+def _check(scenario: Scenario, history: Records, audit: dict[str, Any]) -> Verdict:
     facts = Facts.build(scenario, history, audit)
     try:
-        return _judge(scenario, history, facts)
+        return _judge(scenario, facts)
     finally:
         facts.db.close()
 
 
-def _judge(scenario: Scenario, history: list[dict[str, Any]], facts: Facts) -> Verdict:
+def _judge(scenario: Scenario, facts: Facts) -> Verdict:
     results: list[Result] = []
     asked = scenario.invariants != "all"
     for name in scenario.checked_invariants():
@@ -62,7 +65,7 @@ def _judge(scenario: Scenario, history: list[dict[str, Any]], facts: Facts) -> V
     results += _guarded("history complete", "evidence", _shipped, facts)
     results += _guarded("evidence_resolved", "evidence", _evidence, facts)
     results += _guarded("faults_healed", "evidence", _healed, facts)
-    results += _guarded("faults_applied", "evidence", _applied, facts, history)
+    results += _guarded("faults_applied", "evidence", _applied, facts)
     results += _guarded("deploy rollout", "deploy", _rollouts, facts)
     results += _guarded("abort_if", "slo", _aborted, facts)
     results += _guarded("arrivals", "slo", _arrivals, facts)
@@ -159,10 +162,19 @@ def _evidence(f: Facts) -> Result:
     """Every unknown (info) transfer key was resolved by the by-key reconciliation after the run, and each
     answer agrees with the ledger: GET /v1/transfers/by-key/k is 200 iff k is in the ledger. (Whether the
     200's body matches the request and the ledger's transfer id is ``answers_match_ledger``.)"""
-    ledger = f.ledger_keys
+    keys = sorted(f.resolved)
+    ledger = set(
+        f.db.keys("SELECT DISTINCT key FROM ledger WHERE key IN (SELECT unnest(?::VARCHAR[]))", keys)
+    )
+    first = dict(
+        f.db.rows(
+            f"SELECT key, min(idx) FROM calls WHERE {TRANSFERS} AND key IN (SELECT unnest(?::VARCHAR[])) GROUP BY key",
+            keys,
+        )
+    )
     contradictions = [
         {
-            "index": f.by_key[k][0].index if k in f.by_key else None,
+            "index": first.get(k),
             "key": k,
             "by_key": "applied" if t else "404",
             "ledger": "present" if k in ledger else "absent",
@@ -193,10 +205,12 @@ def _evidence(f: Facts) -> Result:
     )
 
 
-def _applied(f: Facts, history: list[dict[str, Any]]) -> Result:
+def _applied(f: Facts) -> Result:
     """Every fault of the scenario was applied (unless the run was aborted first), and the fault scheduler
     did not fail internally: otherwise the verdict is unknown with the reason, never valid."""
-    crashes = [r for r in history if r.get("process") == "nemesis" and r.get("f") == "crash" and "error" in r]
+    crashes = [
+        r for r in f.db.others if r.get("process") == "nemesis" and r.get("f") == "crash" and "error" in r
+    ]
     if crashes:
         return Result(
             "faults_applied", "evidence", None, f"the fault scheduler failed: {crashes[0]['error']}"
@@ -242,20 +256,20 @@ def _load_ran(f: Facts) -> Result:
     plan: both unknown, never valid, however many checks found nothing wrong."""
     formula = _load_ran.__doc__ or ""
     code = f.load_exit.get("returncode")
-    if not f.calls:
+    if not f.ops:
         return Result(
             "load ran", "evidence", None, "no client operation was made: nothing was tested", formula=formula
         )
     if code not in (0, None) and f.abort is None:
-        summary = f"the load process exited with code {code} after {len(f.calls)} client operation(s)"
+        summary = f"the load process exited with code {code} after {f.ops} client operation(s)"
         return Result("load ran", "evidence", None, summary, details=f.load_exit, formula=formula)
     return Result(
         "load ran",
         "evidence",
         True,
-        f"{len(f.calls)} client operation(s)",
+        f"{f.ops} client operation(s)",
         formula=formula,
-        exercised=len(f.calls),
+        exercised=f.ops,
     )
 
 

@@ -7,9 +7,11 @@ from collections import defaultdict
 from typing import Any
 
 from ..history import Call
-from .facts import Facts, aid, read_balance
+from .columns import TRANSFERS, loads
+from .facts import Facts, aid
 from .model import Result
 from .money import op
+from .refusals import worded
 
 NEVER = 1 << 62
 """End of an operation whose completion was never seen: it may take effect at any later time."""
@@ -18,26 +20,26 @@ NEVER = 1 << 62
 def authorization(f: Facts) -> Result:
     """No account is debited except by its owner: no ``unauthorized`` call is ok, and every ledger debit of
     account a belongs to a key sent by a session of a (``value.as == a``)."""
-    by_key = {k: cs[0] for k, cs in f.by_key.items()}
-    probes = [c for c in f.calls if c.f == "unauthorized"]
-    offenders = [op(c) for c in probes if c.type == "ok"]
-    debits = 0
-    for post in f.ledger:
-        call = by_key.get(post["idempotency_key"])
-        if int(post["delta"]) >= 0 or call is None:
-            continue
-        debits += 1
-        if aid(call.value.get("as")) != aid(post["account"]):
-            offenders.append(op(call, debited=post["account"], acting_as=call.value.get("as")))
+    probes = f.db.one("SELECT count(*) FROM calls WHERE f = 'unauthorized'")
+    offenders = [op(c) for c in f.db.calls("f = 'unauthorized' AND type = 'ok'")]
+    debits = f"""WITH first AS (SELECT key, min(idx) AS idx FROM calls WHERE {TRANSFERS} GROUP BY key)
+        SELECT l.pos, l.key, l.account_json, l.account, aid(c."as") AS acting FROM ledger l
+        JOIN first USING (key) JOIN calls c ON c.idx = first.idx WHERE l.delta < 0"""
+    count = f.db.one(f"SELECT count(*) FROM ({debits})")
+    foreign = f.db.rows(f"SELECT key, account_json FROM ({debits}) WHERE acting <> account ORDER BY pos")
+    by_key = f.db.by_key(k for k, _ in foreign)
+    for key, account in foreign:
+        call = by_key[key][0]
+        offenders.append(op(call, debited=loads(account), acting_as=call.value.get("as")))
     return Result.from_offenders(
         "authorization",
         "invariant",
         offenders,
-        f"only owners debited their accounts ({len(probes)} forbidden attempt(s), {debits} debit(s))",
+        f"only owners debited their accounts ({probes} forbidden attempt(s), {count} debit(s))",
         "{n} debit(s) by someone other than the owner",
         None,
         authorization.__doc__ or "",
-        len(probes) + debits,
+        probes + count,
     )
 
 
@@ -45,22 +47,20 @@ def sessions_enforced(f: Facts) -> Result:
     """No request with a tampered token or no token is served, and no one reads another user's account:
     every ``auth_probe`` (tampered / missing token, a foreign account) ends in a definite refusal, never
     2xx. info probes are ignored (nothing was shown to the client)."""
-    probes = [
-        c
-        for c in f.calls
-        if c.f == "auth_probe"
-        and not (c.value.get("probe") == "foreign" and aid(c.value.get("account")) == aid(c.value.get("as")))
-    ]  # a "foreign" read of one's own account (an old load picked it by chance) is a legitimate read
-    offenders = [op(c, probe=c.value.get("probe")) for c in probes if c.type == "ok"]
+    # a "foreign" read of one's own account (an old load picked it by chance) is a legitimate read
+    probe = """f = 'auth_probe' AND NOT ((probe ->> '$') IS NOT DISTINCT FROM 'foreign'
+        AND aid(account) = aid("as"))"""
+    probes = f.db.one(f"SELECT count(*) FROM calls WHERE {probe}")
+    offenders = [op(c, probe=c.value.get("probe")) for c in f.db.calls(f"{probe} AND type = 'ok'")]
     return Result.from_offenders(
         "sessions_enforced",
         "invariant",
         offenders,
-        f"all {len(probes)} probe(s) with a bad, missing or foreign session refused",
+        f"all {probes} probe(s) with a bad, missing or foreign session refused",
         "{n} request(s) served with a tampered or missing token, or to a non-owner",
         None,
         sessions_enforced.__doc__ or "",
-        len(probes),
+        probes,
     )
 
 
@@ -87,15 +87,15 @@ def lockout(f: Facts) -> Result:
     after the last such attempt completed shows a lock that outlived its duration (attempts with an unknown
     outcome may have landed any time later, so they exempt the 423)."""
     threshold, window, duration = _rule(f)
+    logins = f.db.calls("f IN ('login', 'attack')")
     per_account: dict[str, list[Call]] = defaultdict(list)
-    for c in f.calls:
-        if c.f in ("login", "attack"):
-            per_account[aid(c.value["account"])].append(c)
+    for c in logins:
+        per_account[aid(c.value["account"])].append(c)
     offenders = []
     for calls in per_account.values():
         offenders += _lock_engages(calls, threshold, window, duration)
         offenders += _lock_releases(calls, duration)
-    failures = sum(1 for c in f.calls if c.f in ("login", "attack") and c.status == 401)
+    failures = sum(1 for c in logins if c.status == 401)
     return Result.from_offenders(
         "lockout",
         "invariant",
@@ -168,23 +168,31 @@ def read_your_writes(f: Facts) -> Result:
     replay = f.replay
     history = _balance_history(f)
     consistent = {a for a in history if not f.snapshot or f.snapshot.get(a) == replay.get(a)}
-    offenders, checked = [], 0
-    latest_debit: dict[tuple[Any, str], Call] = {}
-    for c in sorted(f.calls, key=lambda c: c.start):
-        proc = c.invoke["process"]
-        if c.type == "ok" and c.f in ("pay", "p2p") and c.key:
-            latest_debit[(proc, aid(c.value["from"]))] = c
-        read = read_balance(c)
-        if read is not None and aid(c.value["account"]) in consistent:
-            account = aid(c.value["account"])
-            debit = latest_debit.get((proc, account))
-            if debit is None or debit.end is None or debit.end >= c.start or debit.key is None:
-                continue
-            checked += 1
-            key_at, last_seen = history[account]
-            at = key_at.get(debit.key)
-            if at is not None and last_seen.get(read, -1) < at:
-                offenders.append(op(c, balance=c.value["balance"], after_key=debit.key))
+    found: list[tuple[int, dict[str, Any]]] = []
+    checked = 0
+    latest_debit: dict[tuple[Any, str], tuple[int | None, str]] = {}  # (client, account) -> (end, key)
+    rows = f.db.rows(
+        """SELECT process, aid("from") AS account, "end", key, NULL AS start, NULL::HUGEINT AS balance, idx,
+            start AS t FROM calls WHERE f IN ('pay', 'p2p') AND type = 'ok' AND key IS NOT NULL AND key <> ''
+        UNION ALL SELECT process, aid(account), "end", NULL, start, balance::HUGEINT, idx, start FROM calls
+            WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
+        ORDER BY t, idx"""
+    )
+    for proc, account, end, key, start, read, index, _ in rows:
+        if key is not None:
+            latest_debit[(proc, account)] = (end, key)
+            continue
+        if account not in consistent:
+            continue
+        debit = latest_debit.get((proc, account))
+        if debit is None or debit[0] is None or debit[0] >= start:
+            continue
+        checked += 1
+        key_at, last_seen = history[account]
+        at = key_at.get(debit[1])
+        if at is not None and last_seen.get(read, -1) < at:
+            found.append((index, {"balance": int(read), "after_key": debit[1]}))
+    offenders = worded(f, found)
     return Result.from_offenders(
         "read_your_writes",
         "invariant",
@@ -201,13 +209,11 @@ def _balance_history(f: Facts) -> dict[str, tuple[dict[str, int], dict[int, int]
     """Per account, in ledger order: the position of each key's first posting, and for each balance value
     the last position after which the account held it (B_j for the j-th posting)."""
     out: dict[str, tuple[dict[str, int], dict[int, int]]] = {}
-    for account, posts in f.postings_by_account.items():
+    for account, order in f.account_orders.items():
         key_at: dict[str, int] = {}
         last_seen: dict[int, int] = {}
-        balance = f.initial.get(account, 0)
-        for position, post in enumerate(posts):
-            balance += int(post["delta"])
-            key_at.setdefault(post["idempotency_key"], position)
-            last_seen[balance] = position
+        for position, key in enumerate(order.keys):
+            key_at.setdefault(key, position)
+            last_seen[order.balances[position + 1]] = position
         out[account] = (key_at, last_seen)
     return out

@@ -39,10 +39,10 @@ _LEDGER_COLUMNS = (
     "{seq: 'JSON', transfer_id: 'JSON', idempotency_key: 'JSON', account: 'JSON', delta: 'BIGINT'}"
 )
 
-# aid(): an opaque id as Python's str() shows it (7 and "7" name the same account; None is 'None').
-_AID = """CREATE MACRO aid(j) AS CASE json_type(j)
-    WHEN 'VARCHAR' THEN j->>'$' WHEN 'NULL' THEN 'None' WHEN 'BOOLEAN' THEN
-    CASE WHEN j::VARCHAR = 'true' THEN 'True' ELSE 'False' END ELSE j::VARCHAR END"""
+# aid(): an opaque id as Python's str() shows it (7 and "7" name the same account; null or missing is
+# 'None', as ``facts.aid(value.get(name))``).
+_AID = """CREATE MACRO aid(j) AS CASE WHEN j IS NULL THEN 'None' WHEN starts_with(j, '"') THEN j ->> '$'
+    WHEN j = 'null' THEN 'None' WHEN j = 'true' THEN 'True' WHEN j = 'false' THEN 'False' ELSE j::VARCHAR END"""
 
 
 _VALUE_FIELDS = (
@@ -60,20 +60,30 @@ _VALUE_FIELDS = (
 )
 
 
-def _field(name: str) -> str:
-    """value.name of the merged view {**asked, **answered} (JSON): the answer's field when it has one."""
-    path = f"'$.\"{name}\"'"
-    return f"coalesce((answered -> {path}), (asked -> {path}))"
+def _fields() -> str:
+    """The value fields of the merged view {**asked, **answered} (JSON): the answer's field when it has one
+    (each record's value parsed once for all of them)."""
+    paths = "[" + ", ".join(f"'$.\"{n}\"'" for n in _VALUE_FIELDS) + "]"
+    picked = ", ".join(f'coalesce(a[{i}], q[{i}]) AS "{n}"' for i, n in enumerate(_VALUE_FIELDS, 1))
+    return f"{picked} FROM (SELECT *, json_extract(answered, {paths}) AS a, json_extract(asked, {paths}) AS q"
 
+
+_CLIENT = ", ".join(f"'{f}'" for f in CLIENT_FS)
+_RECORD = ("process", "op", "type", "f", "time", "value", "status", "error", "intended", "index")
+"""A record's fields (``ops.Op``; no writer adds others)."""
+_JSON_FIELDS = {"process", "op", "value", "status", "error"}
 
 TRANSFERS = "f IN (" + ", ".join(f"'{f}'" for f in TRANSFER_FS) + ") AND key IS NOT NULL AND key <> ''"
 """The calls ``Facts.by_key`` holds: transfer calls with a (non-empty) idempotency key."""
 
 _CALL_COLUMNS = 'idx, process, op, f, type, start, "end", status_json, error, invoke_error, intended, asked, answered, done'
-_POSTING = "seq, transfer_id, idempotency_key, account_json, delta"
+SEQ_ORDER = "seq_number IS NULL, seq_number, seq_text, pos"
+"""Ledger ``seq`` order (the ledger's ``ord``): numbers numerically, anything else as text after them, file
+order on ties (as Python's stable sort by ``(0, seq)`` or ``(1, str(seq))``)."""
+POSTING = "seq, transfer_id, idempotency_key, account_json, delta"
 
 
-def _loads(text: str | None) -> Any:
+def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
@@ -83,109 +93,157 @@ def _call(row: tuple[Any, ...]) -> Call:
     idx, process, op, f, kind, start, end, status, error, invoke_error, intended, asked, answered, done = row
     ident = {"process": json.loads(process), "op": json.loads(op), "f": f}
     invoke = {**ident, "type": "invoke", "time": start, "index": idx}
-    for name, value in (("value", _loads(asked)), ("error", _loads(invoke_error)), ("intended", intended)):
+    for name, value in (("value", loads(asked)), ("error", loads(invoke_error)), ("intended", intended)):
         if value is not None:
             invoke[name] = value
     completion = None
     if done:
         completion = {**ident, "type": kind, "time": end}
         for name, value in (
-            ("value", _loads(answered)),
-            ("status", _loads(status)),
-            ("error", _loads(error)),
+            ("value", loads(answered)),
+            ("status", loads(status)),
+            ("error", loads(error)),
         ):
             if value is not None:
                 completion[name] = value
     return Call(invoke, completion)
 
 
-def _posting(row: list[Any]) -> dict[str, Any]:
+def posting_of(row: list[Any]) -> dict[str, Any]:
     seq, tid, key, account, delta = row
     return {
-        "seq": _loads(seq),
-        "transfer_id": _loads(tid),
-        "idempotency_key": _loads(key),
-        "account": _loads(account),
+        "seq": loads(seq),
+        "transfer_id": loads(tid),
+        "idempotency_key": loads(key),
+        "account": loads(account),
         "delta": delta,
     }
 
 
-class Columns:
-    """The judge's tables, in a connection of their own (closed with ``close``)."""
+Records = list[dict[str, Any]] | Path
+"""Records in memory, or a JSONL file of them (a run directory's ``history.jsonl``)."""
 
-    def __init__(self, history: Path, ledger: Path, accounts: Iterable[str]) -> None:
+
+class Columns:
+    """The judge's tables, in a connection of their own (closed with ``close``). Made in two steps: the
+    history first (``others`` are then its records that are not client calls, for the Python side), then
+    the run's ledger once the run's accounts are known (``load_ledger``)."""
+
+    def __init__(self, history: Records) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
         self.db = duckdb.connect(
             config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1)}
         )
         self.db.execute(f"SET temp_directory = '{self._tmp.name}'")
         self.db.execute(_AID)
+        if isinstance(history, Path):
+            self._load_calls(history)
+        else:
+            path = Path(self._tmp.name) / "history.jsonl"
+            _write_jsonl(path, history)
+            self._load_calls(path)
+            path.unlink()
+        self.others: list[dict[str, Any]] = [
+            {
+                k: json.loads(v) if k in _JSON_FIELDS else v
+                for k, v in zip(_RECORD, row, strict=True)
+                if v is not None
+            }
+            for row in self.db.execute(
+                f"SELECT {', '.join(_RECORD)} FROM h WHERE f IS NULL OR f NOT IN ({_CLIENT}) ORDER BY pos"
+            ).fetchall()
+        ]
+        """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
+        for name in ("VIEW h", "TABLE raw") if self._raw else ("TABLE h",):
+            self.db.execute(f"DROP {name}")
+
+    def load_ledger(self, ledger: Records, accounts: Iterable[str]) -> None:
+        """The ledger's postings on ``accounts`` (the run's own)."""
         self.db.execute("CREATE TABLE run_accounts (account VARCHAR PRIMARY KEY)")
         self.db.execute("INSERT INTO run_accounts SELECT unnest(?::VARCHAR[])", [sorted(set(accounts))])
-        self._load_calls(history)
-        self._load_ledger(ledger)
+        if isinstance(ledger, Path):
+            self._load_ledger(ledger)
+            self._derive()
+            return
+        path = Path(self._tmp.name) / "ledger.jsonl"
+        _write_jsonl(path, ledger)
+        self._load_ledger(path)
+        path.unlink()
+        self._derive()
 
-    @classmethod
-    def from_records(
-        cls, history: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any]], accounts: Iterable[str]
-    ) -> Columns:
-        """Columns of in-memory records (unit tests, a run judged right after its load), written once to
-        temporary JSONL files DuckDB reads."""
-        with tempfile.TemporaryDirectory(prefix="walletchaos-judge-in-") as tmp:
-            h, g = Path(tmp) / "history.jsonl", Path(tmp) / "ledger.jsonl"
-            _write_jsonl(h, (r for r in history if r.get("f") in CLIENT_FS))
-            _write_jsonl(g, ledger)
-            return cls(h, g, accounts)
+    def _derive(self) -> None:
+        """Tables several checks share: ``keys`` (per idempotency key of ``Facts.by_key``: its first call,
+        how many calls, its first ok call, whether all failed, when first acknowledged and first sent, and
+        how many transfer ids the ledger holds under it) and ``transfers`` (per ledger key and transfer id:
+        how many postings, and the least and greatest (account, delta) leg, which for two postings are
+        both of them in order)."""
+        self.db.execute(
+            f"""CREATE TABLE keys AS SELECT k.*, coalesce(t.tids, 0) AS tids FROM (
+                SELECT key, min(idx) AS first, count(*) AS sent, min(idx) FILTER (WHERE type = 'ok') AS first_ok,
+                    bool_and(type = 'fail') AS all_fail,
+                    min("end") FILTER (WHERE type = 'ok' AND "end" IS NOT NULL) AS ack, min(start) AS sent_at
+                FROM calls WHERE {TRANSFERS} GROUP BY key) k
+            LEFT JOIN (SELECT key, count(DISTINCT tid) AS tids FROM ledger GROUP BY key) t USING (key)"""
+        )
+        self.db.execute(
+            """CREATE TABLE transfers AS SELECT key, tid, count(*) AS postings,
+                min({'a': account, 'd': delta}) AS lo, max({'a': account, 'd': delta}) AS hi
+            FROM ledger GROUP BY key, tid"""
+        )
 
     def _load_calls(self, path: Path) -> None:
-        fs = ", ".join(f"'{f}'" for f in CLIENT_FS)
-        self.db.execute(
-            f"""CREATE TEMP TABLE h AS SELECT ordinality AS pos, process::VARCHAR AS process, op::VARCHAR AS op,
-                type, f, time, value, status, error, intended, index
-            FROM read_json('{path}', format = 'newline_delimited', columns = {_HISTORY_COLUMNS}) WITH ORDINALITY
-            WHERE f IN ({fs})"""
-        )
+        """Reads the history into ``h`` (every record) and pairs its client calls into ``calls``."""
+        # Record order is the rowid of a table created from the file as it is: DuckDB keeps a scan's order
+        # for CREATE TABLE AS (preserve_insertion_order), but not under a WHERE (measured: a filtered
+        # table's rowids were out of file order in 12 of 12 runs). A merged history numbers its records in
+        # file order (``index``), which checks it; a file that is not numbered so is read WITH ORDINALITY,
+        # which keeps file order always but costs ~1.3 s per million calls.
+        read = f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_HISTORY_COLUMNS})"
+        self._raw = True
+        self.db.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {read}")
+        self.db.execute("CREATE TEMP VIEW h AS SELECT rowid AS pos, * FROM raw")
+        if self.db.execute("SELECT count(*) FROM h WHERE index IS DISTINCT FROM pos").fetchone() != (0,):
+            self.db.execute("DROP VIEW h")
+            self.db.execute("DROP TABLE raw")
+            self._raw = False
+            self.db.execute(
+                f"CREATE TEMP TABLE h AS SELECT ordinality - 1 AS pos, * FROM {read} WITH ORDINALITY"
+            )
         # history.pair: the last invoke of an id, and the first completion after it (in record order)
         self.db.execute(
             "CREATE TEMP TABLE inv AS SELECT process, op, max(pos) AS ipos FROM h WHERE type = 'invoke' "
-            "GROUP BY ALL"
+            f"AND f IN ({_CLIENT}) GROUP BY ALL"
         )
         self.db.execute(
             """CREATE TEMP TABLE dn AS SELECT h.process, h.op, min(h.pos) AS dpos FROM h JOIN inv
                 ON h.process = inv.process AND h.op = inv.op AND h.type <> 'invoke' AND h.pos > inv.ipos
             GROUP BY ALL"""
         )
+        keyed = "(i.value -> '$.key')"
         self.db.execute(
-            """CREATE TEMP TABLE paired AS SELECT i.index AS idx, inv.process, inv.op, i.f,
+            f"""CREATE TABLE calls AS SELECT * EXCLUDE (a, q), {_fields()} FROM (
+                SELECT i.index AS idx, inv.process::VARCHAR AS process, inv.op::VARCHAR AS op, i.f,
                 coalesce(d.type, 'info') AS type, i.time AS start, d.time AS "end", d.status AS status_json,
                 TRY_CAST(d.status AS BIGINT) AS status, d.error, i.error AS invoke_error, i.intended,
-                i.value AS asked,
-                d.value AS answered, d.type IS NOT NULL AS done
+                i.value AS asked, d.value AS answered, d.type IS NOT NULL AS done,
+                CASE WHEN {keyed} IS NULL OR {keyed} = 'null' THEN NULL ELSE aid({keyed}) END AS key
             FROM inv JOIN h i ON i.pos = inv.ipos
             LEFT JOIN dn ON dn.process = inv.process AND dn.op = inv.op
-            LEFT JOIN h d ON d.pos = dn.dpos"""
+            LEFT JOIN h d ON d.pos = dn.dpos))"""
         )
-        for name in ("h", "inv", "dn"):
+        for name in ("inv", "dn"):
             self.db.execute(f"DROP TABLE {name}")
-        keyed = "(asked -> '$.key')"
-        fields = ", ".join(f'{_field(n)} AS "{n}"' for n in _VALUE_FIELDS)
-        self.db.execute(
-            f"""CREATE TABLE calls AS SELECT *,
-                CASE WHEN {keyed} IS NULL OR json_type({keyed}) = 'NULL' THEN NULL ELSE aid({keyed}) END AS key,
-                {fields}
-            FROM paired"""
-        )
-        self.db.execute("DROP TABLE paired")
 
     def _load_ledger(self, path: Path) -> None:
+        read = f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_LEDGER_COLUMNS})"
+        self.db.execute(f"CREATE TEMP TABLE g AS SELECT * FROM {read}")  # rowid: file order (no WHERE)
+        integer = "regexp_full_match(seq, '-?[0-9]+')"  # Python's isinstance(seq, int): numbers first
         self.db.execute(
-            f"""CREATE TEMP TABLE g AS SELECT ordinality AS pos, * FROM read_json('{path}',
-            format = 'newline_delimited', columns = {_LEDGER_COLUMNS}) WITH ORDINALITY"""
-        )
-        self.db.execute(
-            """CREATE TABLE ledger AS SELECT pos, seq, transfer_id, idempotency_key, account AS account_json,
-                aid(transfer_id) AS tid, aid(idempotency_key) AS key, aid(account) AS account, delta FROM g
-            WHERE aid(account) IN (SELECT account FROM run_accounts)"""
+            f"""CREATE TABLE ledger AS SELECT *, row_number() OVER (ORDER BY {SEQ_ORDER}) AS ord FROM (
+                SELECT rowid AS pos, seq, transfer_id, idempotency_key, account AS account_json,
+                    aid(transfer_id) AS tid, aid(idempotency_key) AS key, aid(account) AS account, delta,
+                    CASE WHEN {integer} THEN seq::HUGEINT END AS seq_number, aid(seq) AS seq_text
+                FROM g WHERE aid(account) IN (SELECT account FROM run_accounts))"""
         )
         self.db.execute("DROP TABLE g")
 
@@ -218,16 +276,21 @@ class Columns:
         """``Facts.ledger_keys`` for these keys only: key -> transfer id -> postings, in ledger order."""
         out: dict[str, dict[str, list[dict[str, Any]]]] = {}
         rows = self.rows(
-            f"SELECT key, tid, {_POSTING} FROM ledger WHERE key IN (SELECT unnest(?::VARCHAR[])) ORDER BY pos",
+            f"SELECT key, tid, {POSTING} FROM ledger WHERE key IN (SELECT unnest(?::VARCHAR[])) ORDER BY pos",
             sorted(set(keys)),
         )
         for key, tid, *posting in rows:
-            out.setdefault(key, {}).setdefault(tid, []).append(_posting(posting))
+            out.setdefault(key, {}).setdefault(tid, []).append(posting_of(posting))
         return out
 
     def close(self) -> None:
         self.db.close()
         self._tmp.cleanup()
+
+
+def _quoted(path: Path) -> str:
+    """A path inside an SQL string literal."""
+    return str(path).replace("'", "''")
 
 
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:

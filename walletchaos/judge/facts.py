@@ -7,15 +7,14 @@ UUID is as good as a serial number.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..history import CLIENT_FS, TRANSFER_FS, Call, pair
+from ..history import CLIENT_FS, Call, pair
 from ..ops import AVAILABILITY_FS  # ops that count for availability: attackers' calls fail by design
 from ..scenario import Scenario
-from .columns import Columns
+from .columns import Columns, Records
 
 SESSION_FS = AVAILABILITY_FS
 """Ops a user sends with its own fresh session: a 401 there means the wallet lost the session."""
@@ -64,14 +63,16 @@ class FaultWindow:
 @dataclass
 class Facts:
     scenario: Scenario
-    calls: list[Call]
+    db: Columns
+    """The client calls and the run's ledger as columns (``columns.Columns``): what every check queries."""
     initial: dict[str, int]
     accounts: dict[str, dict[str, Any]]
     snapshot: dict[str, int] | None
-    ledger: list[dict[str, Any]]
     resolved: dict[str, Any]
     unresolved_keys: set[str]
     windows: list[FaultWindow]
+    ops: int
+    """How many client calls the history holds."""
     load_end: int
     abort: Call | None = None
     audit: dict[str, Any] = field(default_factory=dict)
@@ -81,66 +82,62 @@ class Facts:
     """How the load process ended: ``{"returncode", "clean"}`` (empty in older histories)."""
     balancer: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per replica (``wallet{i}``), the balancer's counters at the end of the load (empty without one)."""
-    cols: Columns | None = None
-    """The client calls and the ledger as columns (``columns.Columns``), for the relational checks."""
+    harness: list[Call] = field(default_factory=list)
+    """The calls that are not client calls (set-up, faults, snapshots, the harness's own): few, in Python."""
 
     @classmethod
-    def build(cls, scenario: Scenario, history: list[dict[str, Any]], audit: dict[str, Any]) -> Facts:
-        calls = pair(history)
+    def build(cls, scenario: Scenario, history: Records, audit: dict[str, Any]) -> Facts:
+        db = Columns(history)
+        try:
+            return cls._build(scenario, db, audit)
+        except BaseException:
+            db.close()
+            raise
+
+    @classmethod
+    def _build(cls, scenario: Scenario, db: Columns, audit: dict[str, Any]) -> Facts:
+        calls = pair(db.others)
         setup = next((c for c in calls if c.f == "accounts" and c.type == "ok"), None)
         accounts = {aid(a["id"]): a for a in (setup.value.get("accounts", []) if setup else [])}
         snap = audit.get("snapshot")
-        client = [c for c in calls if c.f in CLIENT_FS]
-        cols = Columns.from_records(history, audit.get("ledger", []), accounts)
         # Run isolation: a long-lived wallet holds other runs' accounts and postings. Money moves only among
         # the accounts this run created, so every invariant is judged on them; a transfer that leaks money
         # to another account still shows, as this run's accounts no longer conserve their total.
+        db.load_ledger(audit.get("ledger", []), accounts)
+        ops, load_end = db.rows(
+            'SELECT count(*), coalesce(max(CASE WHEN coalesce("end", 0) = 0 THEN start ELSE "end" END), 0) '
+            "FROM calls"
+        )[0]
         return cls(
             scenario,
-            client,
+            db,
             {i: int(a["balance"]) for i, a in accounts.items()},
             accounts,
             {aid(a["id"]): int(a["balance"]) for a in snap["accounts"] if aid(a["id"]) in accounts}
             if snap
             else None,
-            [p for p in audit.get("ledger", []) if aid(p.get("account")) in accounts],
             dict(audit.get("resolutions", {})),
             set(audit.get("unresolved", [])),
-            _windows(calls),
-            max((c.end or c.start for c in client), default=0),
+            _windows(calls, load_end),
+            ops,
+            load_end,
             next((c for c in calls if c.invoke.get("process") == "harness" and c.f == "abort"), None),
             audit,
             [c for c in calls if c.f == "snapshot"],
             next((c.value for c in calls if c.f == "load_exit"), {}),
             next((c.value.get("replicas", {}) for c in calls if c.f == "balancer" and c.type == "ok"), {}),
-            cols,
+            calls,
         )
 
-    @property
-    def db(self) -> Columns:
-        assert self.cols is not None, "Facts.build makes the columns"
-        return self.cols
-
     # -- derived views ---------------------------------------------------------------------------------------
-    def transfers(self) -> list[Call]:
-        return [c for c in self.calls if c.f in TRANSFER_FS]
-
     @cached_property
-    def by_key(self) -> dict[str, list[Call]]:
-        """idempotency key -> the transfer calls that sent it."""
-        out: dict[str, list[Call]] = defaultdict(list)
-        for c in self.transfers():
-            if c.key:
-                out[c.key].append(c)
-        return out
-
-    @cached_property
-    def key_times(self) -> dict[str, tuple[int | None, int]]:
-        """idempotency key -> (when a call with it was first acknowledged or None, when it was first sent)."""
-        out: dict[str, tuple[int | None, int]] = {}
-        for key, calls in self.by_key.items():
-            ends = [c.end for c in calls if c.type == "ok" and c.end is not None]
-            out[key] = (min(ends) if ends else None, min(c.start for c in calls))
+    def replay(self) -> dict[str, int]:
+        """initial balance + sum of ledger deltas, per account."""
+        out = dict(self.initial)
+        for account, total in self.db.rows(
+            "SELECT account, sum(delta)::HUGEINT FROM ledger GROUP BY account"
+        ):
+            out[account] = out.get(account, 0) + int(total)
         return out
 
     @cached_property
@@ -151,59 +148,31 @@ class Facts:
         return account_orders(self)
 
     @cached_property
-    def ledger_keys(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """key -> transfer_id -> postings."""
-        out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for post in self.ledger:
-            out[post["idempotency_key"]][aid(post["transfer_id"])].append(post)
-        return out
-
-    @cached_property
-    def replay(self) -> dict[str, int]:
-        """initial balance + sum of ledger deltas, per account."""
-        out = dict(self.initial)
-        for post in self.ledger:
-            account = aid(post["account"])
-            out[account] = out.get(account, 0) + int(post["delta"])
-        return out
-
-    @cached_property
-    def postings_by_account(self) -> dict[str, list[dict[str, Any]]]:
-        """account -> its postings in ledger ``seq`` order (the contract's per-account commit order)."""
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for post in sorted(self.ledger, key=_seq):
-            out[aid(post["account"])].append(post)
-        return out
+    def ledger_accounts(self) -> int:
+        """How many of the run's accounts the ledger has postings for."""
+        return int(self.db.one("SELECT count(DISTINCT account) FROM ledger"))
 
     def summary(self) -> dict[str, Any]:
-        counts: dict[str, int] = defaultdict(int)
-        for c in self.calls:
-            counts[c.type] += 1
+        counts = dict(self.db.rows("SELECT type, count(*) FROM calls GROUP BY type ORDER BY min(idx)"))
         span_s = max(self.load_end, 1) / 1e9
         return {
-            "ops": len(self.calls),
+            "ops": self.ops,
             **counts,
             "duration_s": round(span_s, 2),
-            "throughput": round(len(self.calls) / span_s, 1),
-            "ledger_postings": len(self.ledger),
+            "throughput": round(self.ops / span_s, 1),
+            "ledger_postings": self.db.one("SELECT count(*) FROM ledger"),
             "faults": len(self.windows),
         }
 
 
-def _seq(post: dict[str, Any]) -> tuple[int, Any]:
-    """Sort key for ledger seq: numbers numerically, anything else as text after them."""
-    seq = post.get("seq")
-    return (0, seq) if isinstance(seq, int) else (1, str(seq))
-
-
-def _windows(calls: list[Call]) -> list[FaultWindow]:
+def _windows(calls: list[Call], load_end: int) -> list[FaultWindow]:
     applies = [c for c in calls if c.invoke.get("process") == "nemesis" and c.f == "apply"]
     heals = {
         c.invoke["value"]["action"]: c
         for c in calls
         if c.invoke.get("process") == "nemesis" and c.f == "heal"
     }
-    end = max((c.end or c.start for c in calls), default=0)
+    end = max(max((c.end or c.start for c in calls), default=0), load_end)
     out = []
     for a in applies:
         action = a.invoke["value"]["action"]

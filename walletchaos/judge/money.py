@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import Call
-from .columns import TRANSFERS
+from .columns import POSTING, TRANSFERS, loads, posting_of
 from .facts import Facts, aid
 from .model import MAX_LISTED, Result
 
@@ -43,19 +43,20 @@ def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 _PLAIN = "('VARCHAR', 'BIGINT', 'UBIGINT')"
-_FIRST = f"SELECT key, min(idx) AS idx FROM calls WHERE {TRANSFERS} GROUP BY key"
+_FIRST = "SELECT key, first AS idx FROM keys"
 """Each key's first transfer call (``by_key[key][0]``)."""
 _WANTED = (
-    "SELECT c.key, list_sort([{{'a': aid(c.\"from\"), 'd': -TRY_CAST(c.amount AS BIGINT)}}, "
-    "{{'a': aid(c.\"to\"), 'd': TRY_CAST(c.amount AS BIGINT)}}]) AS legs, "
+    "SELECT c.key, least(a, b) AS lo, greatest(a, b) AS hi, plain FROM (SELECT c.key, "
+    "{{'a': aid(c.\"from\"), 'd': -TRY_CAST(c.amount AS BIGINT)}} AS a, "
+    "{{'a': aid(c.\"to\"), 'd': TRY_CAST(c.amount AS BIGINT)}} AS b, "
     f"coalesce(json_type(c.amount) IN ('BIGINT', 'UBIGINT') AND json_type(c.\"from\") IN {_PLAIN} "
     f'AND json_type(c."to") IN {_PLAIN}, false) AS plain '
-    "FROM {calls} x JOIN calls c ON c.idx = x.idx"
+    "FROM {calls} x JOIN calls c ON c.idx = x.idx) c"
 )
-"""``_wanted`` of the calls a query names (key, idx), with ``plain`` false when a field is not an integer
-or a string id (the Python decides those)."""
-_LEGS = "SELECT key, tid, list_sort(list({'a': account, 'd': delta})) AS legs FROM ledger GROUP BY key, tid"
-"""``_legs`` of every ledger transfer, by key and transfer id."""
+"""``_wanted`` of the calls a query names (key, idx) as its least and greatest leg, with ``plain`` false
+when a field is not an integer or a string id (the Python decides those)."""
+_MATCH = "(t.postings = 2 AND t.lo = w.lo AND t.hi = w.hi)"
+"""A ledger transfer ``t`` has exactly the wanted legs ``w`` (two postings, the same two legs)."""
 
 OUTCOME_ORDER = {"ok": 0, "info": 1, "fail": 2}
 
@@ -65,15 +66,25 @@ def explain(f: Facts, account: str, diff: int, limit: int = 3) -> list[str]:
     account whose amount is |diff|, acknowledged first, then unknown, then failed, e.g. "key k-17 answered
     503 but its 2500 is in m0003's credits"."""
     want = abs(diff)
+    near = f.db.keys(
+        f"""WITH first AS ({_FIRST}) SELECT c.key FROM first JOIN calls c ON c.idx = first.idx
+        WHERE (TRY_CAST(coalesce(c.amount, '-1') AS BIGINT) = ? OR json_type(c.amount) NOT IN ('BIGINT', 'UBIGINT'))
+            AND ? IN (aid(c."from"), aid(c."to"))""",
+        want,
+        account,
+    )
+    in_ledger = set(
+        f.db.keys("SELECT DISTINCT key FROM ledger WHERE key IN (SELECT unnest(?::VARCHAR[]))", near)
+    )
     candidates = []
-    for key, calls in f.by_key.items():
+    for key, calls in f.db.by_key(near).items():
         v = calls[0].value
         if int(v.get("amount", -1)) != want or account not in (aid(v.get("from")), aid(v.get("to"))):
             continue
         best = min(calls, key=lambda c: OUTCOME_ORDER.get(c.type, 3))
         side = "credits" if aid(v.get("to")) == account else "debits"
         answer = {"ok": "acknowledged", "info": "ended unknown"}.get(best.type, f"answered {best.status}")
-        where = "in the ledger" if key in f.ledger_keys else "not in the ledger"
+        where = "in the ledger" if key in in_ledger else "not in the ledger"
         candidates.append(
             (
                 OUTCOME_ORDER.get(best.type, 3),
@@ -116,11 +127,10 @@ def conservation(f: Facts) -> Result:
 def durability(f: Facts) -> Result:
     """For every key with an ok transfer: the ledger holds a transfer with that key whose postings are
     -amount on ``from`` and +amount on ``to`` (both legs). info ops are not acknowledged: not required."""
-    acked = f.db.one(f"SELECT count(DISTINCT key) FROM calls WHERE {TRANSFERS} AND type = 'ok'")
+    acked = f.db.one("SELECT count(*) FROM keys WHERE first_ok IS NOT NULL")
     suspects = f.db.keys(
-        f"""WITH first_ok AS (SELECT key, min(idx) AS idx FROM calls WHERE {TRANSFERS} AND type = 'ok' GROUP BY key)
-        SELECT w.key FROM ({_WANTED.format(calls="first_ok")}) w
-        WHERE NOT w.plain OR NOT EXISTS (SELECT 1 FROM ({_LEGS}) g WHERE g.key = w.key AND g.legs = w.legs)"""
+        f"""SELECT w.key FROM ({_WANTED.format(calls="(SELECT key, first_ok AS idx FROM keys WHERE first_ok IS NOT NULL)")}) w
+        WHERE NOT w.plain OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.key = w.key AND {_MATCH})"""
     )
     by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
     offenders = []
@@ -148,9 +158,9 @@ def applied_as_requested(f: Facts) -> Result:
     outcomes (ok, fail or info): exactly two postings, -amount on ``from`` and +amount on ``to``, with the
     amount and accounts of the request. A wrong amount or payee, one leg, or a double apply under one
     transfer id is a violation."""
-    mismatched = f"""WITH first AS ({_FIRST}) SELECT w.key, count(*) AS transfers,
-        count(*) FILTER (WHERE NOT w.plain OR g.legs IS DISTINCT FROM w.legs) AS wrong
-        FROM ({_WANTED.format(calls="first")}) w JOIN ({_LEGS}) g ON g.key = w.key GROUP BY w.key"""
+    mismatched = f"""SELECT w.key, count(*) AS transfers, count(*) FILTER (WHERE NOT (w.plain AND {_MATCH})) AS wrong
+        FROM ({_WANTED.format(calls="(SELECT key, first AS idx FROM keys WHERE tids > 0)")}) w
+        JOIN transfers t ON t.key = w.key GROUP BY w.key"""
     checked = f.db.one(f"SELECT coalesce(sum(transfers), 0)::BIGINT FROM ({mismatched})")
     suspects = f.db.keys(f"SELECT key FROM ({mismatched}) WHERE wrong > 0")
     by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
@@ -203,25 +213,24 @@ def answers_match_ledger(f: Facts) -> Result:
         resolved,
     )
     # the keys the wording below must look at: a superset of those with an offender or an ambiguous refusal
-    response = "(answered -> '$.response')"
     differs = " OR ".join(
-        f"(({response} -> '$.\"{k}\"') IS NOT NULL AND (json_type({response} -> '$.\"{k}\"') NOT IN {_PLAIN} "
-        f'OR json_type(r."{k}") NOT IN {_PLAIN} OR aid({response} -> \'$."{k}"\') IS DISTINCT FROM aid(r."{k}")))'
-        for k in ("from", "to", "amount")
+        f'(r[{i}] IS NOT NULL AND (json_type(r[{i}]) NOT IN {_PLAIN} OR json_type("{k}") NOT IN {_PLAIN} '
+        f'OR aid(r[{i}]) IS DISTINCT FROM aid("{k}")))'
+        for i, k in enumerate(("from", "to", "amount"), 1)
     )
     suspects = f.db.keys(
-        f"""WITH first AS ({_FIRST}),
-        req AS (SELECT c.key, c."from", c."to", c.amount FROM first JOIN calls c ON c.idx = first.idx),
-        t AS (SELECT c.*, (c.probe ->> '$') IS NOT DISTINCT FROM 'other_body' AS other
-              FROM calls c WHERE {TRANSFERS}),
-        oks AS (SELECT * FROM t WHERE type = 'ok' AND NOT other)
-        SELECT key FROM t GROUP BY key HAVING bool_or(other) OR bool_or(type = 'fail' AND status IN (409, 422))
-        UNION SELECT key FROM oks GROUP BY key
-            HAVING count(DISTINCT aid(id)) > 1 OR bool_or(json_type(id) NOT IN {_PLAIN} AND json_type(id) <> 'NULL')
-        UNION SELECT o.key FROM oks o JOIN (SELECT DISTINCT key FROM ledger) l USING (key)
-            WHERE json_type(o.id) <> 'NULL' AND NOT EXISTS (
-                SELECT 1 FROM ledger g WHERE g.key = o.key AND g.tid = aid(o.id))
-        UNION SELECT o.key FROM oks o JOIN req r USING (key) WHERE {differs}
+        f"""WITH oks AS (SELECT key, id, answered FROM calls
+            WHERE {TRANSFERS} AND type = 'ok' AND (probe ->> '$') IS DISTINCT FROM 'other_body'),
+        ids AS (SELECT key, aid(id) AS tid, json_type(id) AS kind FROM oks WHERE id IS NOT NULL AND id <> 'null')
+        SELECT key FROM calls WHERE {TRANSFERS}
+            AND ((probe ->> '$') = 'other_body' OR (type = 'fail' AND status IN (409, 422)))
+        UNION SELECT key FROM ids GROUP BY key HAVING min(tid) <> max(tid) OR bool_or(kind NOT IN {_PLAIN})
+        UNION SELECT ids.key FROM ids JOIN keys k ON k.key = ids.key AND k.tids > 0
+            ANTI JOIN transfers t ON t.key = ids.key AND t.tid = ids.tid
+        UNION SELECT key FROM (SELECT o.key, json_extract(o.answered, ['$.response."from"', '$.response."to"',
+                '$.response."amount"']) AS r, q."from", q."to", q.amount
+            FROM oks o JOIN keys k USING (key) JOIN calls q ON q.idx = k.first)
+            WHERE {differs}
         UNION SELECT unnest(?::VARCHAR[])""",
         resolved,
     )
@@ -282,16 +291,19 @@ def refunds_bounded(f: Facts) -> Result:
     payee back to P's payer, and their amounts sum to at most P's amount; a refund of a transfer that is
     not in the ledger is a violation too. Only applied refunds count (the ledger decides, whatever the
     calls' outcomes)."""
+    refunds = f.db.calls(
+        f"""idx IN (SELECT min(idx) FROM calls WHERE {TRANSFERS} GROUP BY key)
+        AND (refund_of IS NOT NULL AND json_type(refund_of) <> 'NULL') AND key IN (SELECT key FROM ledger)"""
+    )
     refunded: dict[str, list[Call]] = {}
-    for key, calls in f.by_key.items():
-        request = calls[0].value
-        if request.get("refund_of") is not None and key in f.ledger_keys:
-            refunded.setdefault(aid(request["refund_of"]), []).append(calls[0])
+    for c in refunds:
+        refunded.setdefault(aid(c.value["refund_of"]), []).append(c)
     postings: dict[str, list[dict[str, Any]]] = {}  # of the refunded transfers, in ledger order
-    for post in f.ledger if refunded else ():
-        tid = aid(post["transfer_id"])
-        if tid in refunded:
-            postings.setdefault(tid, []).append(post)
+    for tid, *posting in f.db.rows(
+        f"SELECT tid, {POSTING} FROM ledger WHERE tid IN (SELECT unnest(?::VARCHAR[])) ORDER BY pos",
+        list(refunded),
+    ):
+        postings.setdefault(tid, []).append(posting_of(posting))
     payments: dict[str, tuple[str, str, int]] = {}  # the refunded ones: (payer, payee, amount)
     for tid, posts in postings.items():
         debit = next((p for p in posts if int(p["delta"]) < 0), None)
@@ -326,14 +338,8 @@ def refunds_bounded(f: Facts) -> Result:
 
 def exactly_once(f: Facts) -> Result:
     """For every idempotency key: |distinct transfer ids in the ledger| <= 1, however often it was sent."""
-    sent, resent = f.db.rows(
-        f"SELECT count(*), count(*) FILTER (WHERE n > 1) FROM (SELECT count(*) AS n FROM calls WHERE {TRANSFERS} "
-        "GROUP BY key)"
-    )[0]
-    twice = f.db.keys(
-        f"""SELECT key FROM ledger WHERE key IN (SELECT key FROM calls WHERE {TRANSFERS})
-        GROUP BY key HAVING count(DISTINCT tid) > 1"""
-    )
+    sent, resent = f.db.rows("SELECT count(*), count(*) FILTER (WHERE sent > 1) FROM keys")[0]
+    twice = f.db.keys("SELECT key FROM keys WHERE tids > 1")
     calls, ledger = f.db.by_key(twice), f.db.ledger_keys(twice)
     offenders = [
         op(calls[key][0], applied=len(transfers), sent=len(calls[key])) for key, transfers in ledger.items()
@@ -353,9 +359,8 @@ def exactly_once(f: Facts) -> Result:
 def failed_not_applied(f: Facts) -> Result:
     """For every key whose calls ALL failed definitely (no ok, no info): the key is absent from the ledger.
     Keys with any info call are excluded: their outcome is unknown by definition."""
-    failed = f"SELECT key FROM calls WHERE {TRANSFERS} GROUP BY key HAVING bool_and(type = 'fail')"
-    count = f.db.one(f"SELECT count(*) FROM ({failed})")
-    applied = f.db.keys(f"SELECT key FROM ({failed}) WHERE key IN (SELECT key FROM ledger)")
+    count = f.db.one("SELECT count(*) FROM keys WHERE all_fail")
+    applied = f.db.keys("SELECT key FROM keys WHERE all_fail AND tids > 0")
     offenders = [op(calls[0], attempts=len(calls)) for calls in f.db.by_key(applied).values()]
     return Result.from_offenders(
         "failed_not_applied",
@@ -431,7 +436,7 @@ def balances_match_ledger(f: Facts) -> Result:
         "{n} account(s) whose balance differs from the ledger",
         "diff",
         balances_match_ledger.__doc__ or "",
-        len(f.postings_by_account),
+        f.ledger_accounts,
     )
 
 
@@ -440,23 +445,30 @@ def no_negative_balances(f: Facts) -> Result:
     account's postings in ledger ``seq`` order (the contract's per-account commit order) from its initial
     balance never goes below zero (a transient overdraft later topped up is caught)."""
     offenders = [{"index": None, "account": a, "balance": b} for a, b in (f.snapshot or {}).items() if b < 0]
-    reads = [c for c in f.calls if c.f == "balance" and c.type == "ok"]
-    offenders += [op(c, balance=c.value.get("balance")) for c in reads if (c.value.get("balance") or 0) < 0]
-    for account, posts in f.postings_by_account.items():
-        balance = f.initial.get(account, 0)
-        for post in posts:
-            balance += int(post["delta"])
-            if balance < 0:
-                offenders.append(
-                    {
-                        "index": None,
-                        "account": account,
-                        "balance": balance,
-                        "seq": post["seq"],
-                        "replay": True,
-                    }
-                )
-                break
+    read = "f = 'balance' AND type = 'ok'"
+    reads = f.db.one(f"SELECT count(*) FROM calls WHERE {read}")
+    suspects = f.db.calls(
+        f"""{read} AND (json_type(balance) NOT IN ('BIGINT', 'UBIGINT', 'NULL')
+        OR TRY_CAST(balance AS BIGINT) < 0)"""
+    )
+    offenders += [
+        op(c, balance=c.value.get("balance")) for c in suspects if (c.value.get("balance") or 0) < 0
+    ]
+    accounts = sorted(f.initial)
+    for account, balance, seq in f.db.rows(
+        """WITH init AS (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::HUGEINT[]) AS initial),
+        run AS (SELECT account, ord, seq, coalesce(init.initial, 0) + sum(delta) OVER (
+                    PARTITION BY account ORDER BY ord ROWS UNBOUNDED PRECEDING) AS balance,
+                min(ord) OVER (PARTITION BY account) AS first
+            FROM ledger LEFT JOIN init USING (account))
+        SELECT account, arg_min(balance, ord), arg_min(seq, ord) FROM run WHERE balance < 0
+        GROUP BY account ORDER BY min(first)""",
+        accounts,
+        [f.initial[a] for a in accounts],
+    ):
+        offenders.append(
+            {"index": None, "account": account, "balance": int(balance), "seq": loads(seq), "replay": True}
+        )
     return Result.from_offenders(
         "no_negative_balances",
         "invariant",
@@ -465,5 +477,5 @@ def no_negative_balances(f: Facts) -> Result:
         "{n} negative balance(s)",
         "balance",
         no_negative_balances.__doc__ or "",
-        len(f.postings_by_account) + len(reads),
+        f.ledger_accounts + reads,
     )

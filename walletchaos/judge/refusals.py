@@ -6,9 +6,11 @@ from __future__ import annotations
 import bisect
 import itertools
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from ..history import Call
-from .facts import SESSION_FS, Facts, aid, read_balance
+from .columns import TRANSFERS
+from .facts import SESSION_FS, Facts, aid
 from .model import Result
 from .money import op
 
@@ -26,9 +28,7 @@ def no_wrong_refusals(f: Facts) -> Result:
     known = set(f.initial)
     offenders, checked = [], 0
     positions = f.account_orders
-    for c in f.calls:
-        if c.type != "fail":
-            continue
+    for c in f.db.calls("type = 'fail' AND status IN (401, 404, 422)"):
         error = str((c.done or {}).get("error") or "")
         if c.status == 404 and error in ("unknown_account", "not_found") and c.f in SESSION_FS:
             checked += 1
@@ -60,13 +60,14 @@ def no_wrong_refusals(f: Facts) -> Result:
 class AccountOrder:
     """One account's ledger order, indexed by time: the balance after each posting (index 0 = initial),
     the postings sorted by when their transfer was first acknowledged (with a running max of positions),
-    and by when it was first sent (with a running min from the end)."""
+    and by when it was first sent (with a running min from the end); ``keys`` are the postings' keys."""
 
     balances: list[int]
     acked: list[int] = field(default_factory=list)
     acked_max: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
     sent_min: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
 
     def bounds(self, start: int, end: int) -> tuple[int, int]:
         """The ledger positions (inclusive) the account may have been at during [start, end]."""
@@ -88,29 +89,57 @@ class AccountOrder:
 
 
 def account_orders(f: Facts) -> dict[str, AccountOrder]:
-    """Per account, its ledger order (read through ``Facts.account_orders``: computed once, two checks use
-    it)."""
+    """Per account with postings, its ledger order (``seq`` order) with when each posting's transfer was
+    first acknowledged and first sent (computed once per judge run, three checks read it)."""
     out: dict[str, AccountOrder] = {}
-    times = f.key_times
-    for account, posts in f.postings_by_account.items():
-        order = AccountOrder([f.initial.get(account, 0)])
-        acked, sent = [], []
-        for post in posts:
-            order.balances.append(order.balances[-1] + int(post["delta"]))
-            position = len(order.balances) - 1
-            first_ack, first_sent = times.get(post["idempotency_key"], (None, None))
-            if first_ack is not None:
-                acked.append((first_ack, position))
-            if first_sent is not None:
-                sent.append((first_sent, position))
-        acked.sort()
-        sent.sort()
+    rows = f.db.rows(
+        f"""WITH kt AS (SELECT key, min("end") FILTER (WHERE type = 'ok' AND "end" IS NOT NULL) AS ack,
+                min(start) AS sent FROM calls WHERE {TRANSFERS} GROUP BY key)
+        SELECT l.account, list(l.delta ORDER BY l.ord), list(kt.ack ORDER BY l.ord), list(kt.sent ORDER BY l.ord),
+            list(l.key ORDER BY l.ord)
+        FROM ledger l LEFT JOIN kt USING (key) GROUP BY l.account"""
+    )
+    for account, deltas, acks, sents, keys in rows:
+        order = AccountOrder(list(itertools.accumulate(deltas, initial=f.initial.get(account, 0))), keys=keys)
+        acked = sorted((t, p) for p, t in enumerate(acks, 1) if t is not None)
+        sent = sorted((t, p) for p, t in enumerate(sents, 1) if t is not None)
         order.acked = [t for t, _ in acked]
         order.acked_max = list(itertools.accumulate((p for _, p in acked), max))
         order.sent = [t for t, _ in sent]
         order.sent_min = list(itertools.accumulate((p for _, p in reversed(sent)), min))[::-1]
         out[account] = order
     return out
+
+
+class Read(NamedTuple):
+    """An acknowledged balance read that returned an integer balance (``facts.read_balance``)."""
+
+    index: int
+    start: int
+    end: int | None
+    process: str
+    account: str
+    balance: int
+
+
+def reads(f: Facts) -> list[Read]:
+    """Every acknowledged balance read with an integer balance, by invoke time (history order on ties)."""
+    return [
+        Read(*row)
+        for row in f.db.rows(
+            """SELECT idx, start, "end", process, aid(account), balance::HUGEINT FROM calls
+            WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
+            ORDER BY start, idx"""
+        )
+    ]
+
+
+def worded(f: Facts, found: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Offending ops found by index, as evidence (``op``), in the order found."""
+    calls = {
+        c.index: c for c in f.db.calls("idx IN (SELECT unnest(?::BIGINT[]))", sorted({i for i, _ in found}))
+    }
+    return [op(calls[i], **what) for i, what in found]
 
 
 def possible_balances(f: Facts, positions: dict[str, AccountOrder], account: str, c: Call) -> list[int]:
@@ -131,23 +160,22 @@ def reads_in_order(f: Facts) -> Result:
     stored balance differs from the ledger are left to balances_match_ledger."""
     positions = f.account_orders
     consistent = {a for a in f.initial if not f.snapshot or f.snapshot.get(a) == f.replay.get(a)}
-    offenders, checked = [], 0
-    last: dict[tuple[object, str], tuple[int, Call]] = {}  # (client, account) -> earliest position, read
-    for c in sorted(f.calls, key=lambda c: c.start):
-        account = aid(c.value.get("account"))
-        read = read_balance(c)
-        if read is None or account not in consistent:
+    found: list[tuple[int, dict[str, Any]]] = []  # (index, what) of each offending read
+    checked = 0
+    last: dict[tuple[object, str], tuple[int, Read]] = {}  # (client, account) -> earliest position, read
+    for c in reads(f):
+        if c.account not in consistent:
             continue
         checked += 1
-        order = positions.get(account) or AccountOrder([f.initial.get(account, 0)])
+        order = positions.get(c.account) or AccountOrder([f.initial.get(c.account, 0)])
         end = c.end if c.end is not None else 1 << 62
         window = order.window(c.start, end)
-        balance = read
+        balance = c.balance
         if window and balance not in window:
-            offenders.append(op(c, balance=c.value["balance"], possible=[min(window), max(window)]))
+            found.append((c.index, {"balance": balance, "possible": [min(window), max(window)]}))
             continue
         # per client: a read after the previous one ended sits at or after the previous read's position
-        session = (c.invoke.get("process"), account)
+        session = (c.process, c.account)
         held = order.holding(c.start, end, balance)
         floor, previous = last.get(session, (0, None))
         after = [p for p in held if p >= floor]
@@ -158,10 +186,13 @@ def reads_in_order(f: Facts) -> Result:
             and held
             and not after
         ):
-            offenders.append(op(c, balance=balance, problem="went back", previous_read=previous.index))
+            found.append(
+                (c.index, {"balance": balance, "problem": "went back", "previous_read": previous.index})
+            )
             after = held
         if after:
             last[session] = (after[0], c)
+    offenders = worded(f, found)
     return Result.from_offenders(
         "reads_in_order",
         "invariant",

@@ -7,36 +7,53 @@ from dataclasses import dataclass
 from hdrh.histogram import HdrHistogram
 
 from ..durations import fmt_span
-from ..history import TRANSFER_FS, Call
+from ..history import TRANSFER_FS
 from ..ops import AVAILABILITY_FS
 from ..targets import split_target
-from .facts import Facts, FaultWindow, unavailable
+from .facts import Facts, FaultWindow
 from .model import Result
 
 BUCKET_NS = 100_000_000
 
+AVAILABILITY = "f IN (" + ", ".join(f"'{f}'" for f in AVAILABILITY_FS) + ")"
+"""The client calls that count for availability (attackers' calls fail by design)."""
+UNAVAILABLE = "(type = 'info' OR (type = 'fail' AND (coalesce(status, 0) >= 500 OR status = 401)))"
+"""``facts.unavailable`` of an availability call (each is sent with its user's own session)."""
 
-def _availability_calls(f: Facts) -> list[Call]:
-    return [c for c in f.calls if c.f in AVAILABILITY_FS]
+
+def overlapping(begin: int, end: int) -> str:
+    """Calls whose execution [invoke, completion] overlapped [begin, end] (never completed: open-ended)."""
+    return f'(start <= {int(end)} AND coalesce("end", {int(end)}) >= {int(begin)})'
 
 
-def buckets(calls: list[Call], start: int, end: int) -> list[tuple[int, int]]:
-    """(ok-ish, total) per 100 ms bucket of invoke time in [start, end)."""
+def _outside(windows: list[tuple[int, int]]) -> str:
+    """Calls whose whole execution [invoke, completion] overlaps no window: an op in flight when a fault
+    began was hit by it."""
+    return " AND ".join(
+        [f'NOT (start <= {int(b)} AND coalesce("end", start) >= {int(a)})' for a, b in windows] or ["true"]
+    )
+
+
+def buckets(f: Facts, start: int, end: int) -> list[tuple[int, int]]:
+    """(ok-ish, total) per 100 ms bucket of invoke time in [start, end) over the availability calls."""
     n = max(0, (end - start + BUCKET_NS - 1) // BUCKET_NS)
-    out = [[0, 0] for _ in range(n)]
-    for c in calls:
-        if start <= c.start < end:
-            b = out[(c.start - start) // BUCKET_NS]
-            b[1] += 1
-            b[0] += 0 if unavailable(c) else 1
-    return [(a, t) for a, t in out]
+    out = [(0, 0)] * n
+    for b, good, total in f.db.rows(
+        f"""SELECT (start - ?) // {BUCKET_NS} AS b, count(*) FILTER (WHERE NOT {UNAVAILABLE}), count(*)
+        FROM calls WHERE {AVAILABILITY} AND start >= ? AND start < ? GROUP BY b""",
+        start,
+        start,
+        end,
+    ):
+        out[b] = (good, total)
+    return out
 
 
-def recovery_time(calls: list[Call], heal: int, load_end: int, success: float, hold_ns: int) -> float | None:
+def recovery_time(f: Facts, heal: int, load_end: int, success: float, hold_ns: int) -> float | None:
     """Seconds from ``heal`` to the first moment t after which every non-empty bucket in [t, t + hold) has
     a success ratio >= ``success`` (and at least one bucket has ops). None when never within the run.
     ``recovery_checks`` passes the heal's invoke, so the time a restart takes to come back counts."""
-    series = buckets(calls, heal, load_end)
+    series = buckets(f, heal, load_end)
     hold = max(1, hold_ns // BUCKET_NS)
     for i in range(0, max(0, len(series) - hold + 1)):
         window = [(a, t) for a, t in series[i : i + hold] if t]
@@ -45,33 +62,55 @@ def recovery_time(calls: list[Call], heal: int, load_end: int, success: float, h
     return None
 
 
-def time_to_detect(calls: list[Call], w: FaultWindow, success: float) -> float | None:
+def time_to_detect(f: Facts, w: FaultWindow, success: float) -> float | None:
     """Seconds from the fault's apply invoke to the first 100 ms bucket (by invoke time, up to the heal's
     completion) whose success ratio fell below ``success``: how soon clients felt it. None when no bucket
     did (a fault that only slowed the wallet down)."""
-    for i, (good, total) in enumerate(buckets(calls, w.begin, w.end)):
+    for i, (good, total) in enumerate(buckets(f, w.begin, w.end)):
         if total and good / total < success:
             return i * BUCKET_NS / 1e9
     return None
 
 
-def overlapping(calls: list[Call], begin: int, end: int) -> list[Call]:
-    """Ops whose execution [invoke, completion] overlapped [begin, end] (never completed: open-ended)."""
-    return [c for c in calls if c.start <= end and (c.end if c.end is not None else end) >= begin]
+def _median_latency(f: Facts, where: str) -> float:
+    n = f.db.one(f"SELECT count(*) FROM calls WHERE {where} AND type = 'ok'")
+    if not n:
+        return 0.0
+    lat = f.db.one(
+        f"""SELECT CASE WHEN coalesce("end", 0) = 0 THEN start ELSE "end" END - start AS lat FROM calls
+        WHERE {where} AND type = 'ok' ORDER BY lat LIMIT 1 OFFSET ?""",
+        n // 2,
+    )
+    return int(lat) / 1e9
 
 
-def _median_latency(calls: list[Call]) -> float:
-    lat = sorted((c.end or c.start) - c.start for c in calls if c.type == "ok")
-    return lat[len(lat) // 2] / 1e9 if lat else 0.0
+def _nth_latency(f: Facts, where: str, end: str, n: int) -> float:
+    """The 99th percentile as the judge takes it: sorted latencies[min(n - 1, int(n * 0.99))], in seconds,
+    where a call never completed ends at ``end`` (an SQL expression)."""
+    lat = f.db.one(
+        f'SELECT coalesce("end", {end}) - start AS lat FROM calls WHERE {where} ORDER BY lat LIMIT 1 OFFSET ?',
+        min(n - 1, int(n * 0.99)),
+    )
+    return int(lat) / 1e9
 
 
-def on_path(calls: list[Call], target: str) -> list[Call]:
-    """The ops that travelled the faulted path: for ``ingress[i]`` / ``wallet[i]``, the ops of clients
-    pinned to replica i (``value.via``); for every other target, all ops."""
+def on_path(target: str) -> str:
+    """The availability calls that travelled the faulted path: for ``ingress[i]`` / ``wallet[i]``, the calls of
+    clients pinned to replica i (``value.via``); for every other target, all of them."""
     _, index = split_target(target)
     if index is None:
-        return calls
-    return [c for c in calls if c.invoke.get("value", {}).get("via", index) == index]
+        return AVAILABILITY
+    via = "(asked -> '$.via')"
+    return (
+        f"{AVAILABILITY} AND ({via} IS NULL OR (json_type({via}) IN ('BIGINT', 'UBIGINT') "
+        f"AND {via}::HUGEINT = {int(index)}))"
+    )
+
+
+def _share(f: Facts, where: str) -> tuple[int, int]:
+    """(calls, unavailable calls) among the calls ``where`` selects."""
+    n, bad = f.db.rows(f"SELECT count(*), count(*) FILTER (WHERE {UNAVAILABLE}) FROM calls WHERE {where}")[0]
+    return int(n), int(bad)
 
 
 def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
@@ -82,18 +121,18 @@ def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
     clients, what the balancer saw of the faulted replicas (``balancer_effect``)."""
     if w.name == "deploy" and w.applied.get("rolled_out"):
         return True, f"version read back on {', '.join(w.applied['rolled_out'])}"
-    calls = on_path(_availability_calls(f), w.target)
-    inside = overlapping(calls, w.begin, w.end)
-    if not inside:
+    path = on_path(w.target)
+    inside = f"{path} AND {overlapping(w.begin, w.end)}"
+    n_in, bad_in = _share(f, inside)
+    if not n_in:
         return False, "no client op ran on the faulted path during the fault"
-    spans = [(x.begin, x.end) for x in f.windows]
-    outside = [c for c in calls if _outside(c, spans)]
-    bad_in = sum(1 for c in inside if unavailable(c))
-    share_in = bad_in / len(inside)
-    share_out = sum(1 for c in outside if unavailable(c)) / len(outside) if outside else 0.0
+    outside = f"{path} AND {_outside([(x.begin, x.end) for x in f.windows])}"
+    n_out, bad_out = _share(f, outside)
+    share_in = bad_in / n_in
+    share_out = bad_out / n_out if n_out else 0.0
     if bad_in and share_in >= share_out + 0.01:
         return True, f"{share_in:.0%} unavailable during the fault vs {share_out:.0%} outside"
-    med_in, med_out = _median_latency(inside), _median_latency(outside)
+    med_in, med_out = _median_latency(f, inside), _median_latency(f, outside)
     if med_in >= 1.5 * med_out + 0.002:
         return True, f"median latency {fmt_span(med_in)} during the fault vs {fmt_span(med_out)} outside"
     absorbed = balancer_effect(f, w.target)
@@ -101,7 +140,7 @@ def fault_effect(f: Facts, w: FaultWindow) -> tuple[bool, str]:
         return True, absorbed
     return False, (
         f"no observable effect: {share_in:.0%} unavailable (outside {share_out:.0%}), median latency "
-        f"{fmt_span(med_in)} (outside {fmt_span(med_out)}) over {len(inside)} op(s)"
+        f"{fmt_span(med_in)} (outside {fmt_span(med_out)}) over {n_in} op(s)"
     )
 
 
@@ -131,12 +170,13 @@ def balancer_effect(f: Facts, target: str) -> str:
 def unknown_applied(f: Facts, w: FaultWindow) -> dict[str, int]:
     """Transfer keys with an unknown outcome (``info``) during the fault window, and how many of them the
     ledger shows were in fact applied: what "unknown" meant under this fault."""
-    keys = {
-        c.key
-        for c in overlapping([c for c in f.calls if c.f in TRANSFER_FS and c.type == "info"], w.begin, w.end)
-    }
-    keys.discard(None)
-    return {"unknown_transfers": len(keys), "unknown_applied": sum(1 for k in keys if k in f.ledger_keys)}
+    transfers = ", ".join(f"'{fn}'" for fn in TRANSFER_FS)
+    unknown, applied = f.db.rows(
+        f"""SELECT count(DISTINCT key), count(DISTINCT key) FILTER (WHERE key IN (SELECT key FROM ledger))
+        FROM calls WHERE f IN ({transfers}) AND type = 'info' AND key IS NOT NULL
+        AND {overlapping(w.begin, w.end)}"""
+    )[0]
+    return {"unknown_transfers": int(unknown), "unknown_applied": int(applied)}
 
 
 def recovery_checks(f: Facts) -> list[Result]:
@@ -146,18 +186,17 @@ def recovery_checks(f: Facts) -> list[Result]:
     when the run ended too soon to tell, and inconclusive (unknown) when the fault showed no effect in the
     history (see ``fault_effect``)."""
     slo = f.scenario.slo.recovery
-    calls = _availability_calls(f)
     results = []
     for w in f.windows:
         heal = w.heal_begin if w.heal_begin is not None else w.end
         hold = int(slo.hold * 1e9)
-        rt = recovery_time(calls, heal, f.load_end, slo.success, hold)
+        rt = recovery_time(f, heal, f.load_end, slo.success, hold)
         name = f"recovery: {w.label}"
         took_effect, effect = fault_effect(f, w)
-        detect = time_to_detect(calls, w, slo.success)
+        detect = time_to_detect(f, w, slo.success)
         rto = None
         if detect is not None:  # time to recover: from the apply's invoke through the outage it caused
-            back = recovery_time(calls, w.begin + int(detect * 1e9), f.load_end, slo.success, hold)
+            back = recovery_time(f, w.begin + int(detect * 1e9), f.load_end, slo.success, hold)
             rto = None if back is None else round(detect + back, 3)
         details = {
             "fault": w.name,
@@ -242,13 +281,6 @@ def rpo_checks(f: Facts) -> list[Result]:
     return out
 
 
-def _outside(c: Call, windows: list[tuple[int, int]]) -> bool:
-    """True when the op's whole execution [invoke, completion] overlaps no window: an op in flight when a
-    fault began was hit by it."""
-    end = c.end if c.end is not None else c.start
-    return not any(c.start <= b and end >= a for a, b in windows)
-
-
 @dataclass(frozen=True)
 class OutsideStats:
     """Ops outside [apply invoked - 100 ms, heal + recovery.max] of every fault."""
@@ -266,14 +298,16 @@ def outside_stats(f: Facts) -> OutsideStats:
     """p99 of coordinated-omission-corrected latency (completion - intended start) of ok ops, and the
     unavailable count, over availability ops outside every fault window."""
     grace = int(f.scenario.slo.recovery.max * 1e9)
-    windows = [(w.begin - BUCKET_NS, w.end + grace) for w in f.windows]
-    calls = [c for c in _availability_calls(f) if _outside(c, windows)]
+    outside = f"{AVAILABILITY} AND {_outside([(w.begin - BUCKET_NS, w.end + grace) for w in f.windows])}"
+    ops, unavailable = _share(f, outside)
     hist = HdrHistogram(1, 3_600_000_000, 3)
-    for c in calls:
-        if c.type == "ok" and c.end is not None:
-            hist.record_value(max(1, (c.end - int(c.invoke.get("intended", c.start))) // 1000))
+    for micros, count in f.db.rows(
+        f"""SELECT greatest(1, ("end" - coalesce(intended, start)) // 1000) AS us, count(*) FROM calls
+        WHERE {outside} AND type = 'ok' AND "end" IS NOT NULL GROUP BY us"""
+    ):
+        hist.record_value(int(micros), int(count))
     p99 = hist.get_value_at_percentile(99) / 1e6 if hist.get_total_count() else None
-    return OutsideStats(len(calls), sum(1 for c in calls if unavailable(c)), p99)
+    return OutsideStats(ops, unavailable, p99)
 
 
 def slo_checks(f: Facts, stats: OutsideStats | None = None) -> list[Result]:
@@ -323,20 +357,20 @@ def fail_fast_checks(f: Facts) -> list[Result]:
     and p99 of latency (completion - invoke, every outcome; an op never completed counts as the fault's
     length) <= slo.fail_fast.p99. A wallet that hangs while its database is gone fails; fast 503s pass."""
     bound = f.scenario.slo.fail_fast
-    calls = _availability_calls(f)
     results = []
     for w in f.windows:
         if w.target.split("[")[0] not in DB_TARGETS:
             continue
-        inside = overlapping(calls, w.begin, w.end)
+        inside = f"{AVAILABILITY} AND {overlapping(w.begin, w.end)}"
+        n, unknown = f.db.rows(
+            f"SELECT count(*), count(*) FILTER (WHERE type = 'info') FROM calls WHERE {inside}"
+        )[0]
         name = f"fail fast: {w.label}"
-        if not inside:
+        if not n:
             results.append(Result(name, "slo", None, "no client op ran during the fault", exercised=0))
             continue
-        unknown = sum(1 for c in inside if c.type == "info")
-        lat = sorted((c.end if c.end is not None else w.end) - c.start for c in inside)
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e9
-        share = unknown / len(inside)
+        p99 = _nth_latency(f, inside, str(int(w.end)), n)
+        share = unknown / n
         ok = share <= bound.unknown_share and p99 <= bound.p99
         results.append(
             Result(
@@ -344,11 +378,11 @@ def fail_fast_checks(f: Facts) -> list[Result]:
                 "slo",
                 ok,
                 f"{share:.0%} unknown (bound {bound.unknown_share:.0%}), p99 {fmt_span(p99)} "
-                f"(bound {fmt_span(bound.p99)}) over {len(inside)} op(s)",
+                f"(bound {fmt_span(bound.p99)}) over {n} op(s)",
                 0 if ok else unknown or 1,
                 None if ok else {"index": w.apply_index, "fault": w.name},
-                details={"ops": len(inside), "unknown": unknown, "unknown_share": share, "p99_s": p99},
-                exercised=len(inside),
+                details={"ops": n, "unknown": unknown, "unknown_share": share, "p99_s": p99},
+                exercised=n,
             )
         )
     return results
@@ -358,22 +392,20 @@ def expect_checks(f: Facts) -> list[Result]:
     """Per fault with ``expect``: over the client ops (pay, p2p, refund, balance) whose execution overlapped
     [apply invoked, heal invoked], available ops / ops >= expect.availability and p99 of latency
     (completion - invoke, every outcome; never completed: up to the heal) <= expect.p99."""
-    calls = _availability_calls(f)
     results = []
     for w in f.windows:
         spec = f.scenario.faults[w.action].expect if 0 <= w.action < len(f.scenario.faults) else None
         if spec is None:
             continue
         until = w.heal_begin if w.heal_begin is not None else w.end
-        inside = overlapping(calls, w.begin, until)
+        inside = f"{AVAILABILITY} AND {overlapping(w.begin, until)}"
+        n, bad = _share(f, inside)
         name = f"expect: {w.label}"
-        if not inside:
+        if not n:
             results.append(Result(name, "slo", None, "no client op ran during the fault", exercised=0))
             continue
-        bad = [c for c in inside if unavailable(c)]
-        share = 1 - len(bad) / len(inside)
-        lat = sorted((c.end if c.end is not None else max(until, c.start)) - c.start for c in inside)
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e9
+        share = 1 - bad / n
+        p99 = _nth_latency(f, inside, f"greatest({int(until)}, start)", n)
         parts, ok = [], True
         if spec.availability is not None:
             ok = ok and share >= spec.availability
@@ -381,18 +413,22 @@ def expect_checks(f: Facts) -> list[Result]:
         if spec.p99 is not None:
             ok = ok and p99 <= spec.p99
             parts.append(f"p99 {fmt_span(p99)} (expected <= {fmt_span(spec.p99)})")
-        first = min(bad, key=lambda c: c.start) if bad else None
+        first = None
+        if bad and not ok:
+            first = f.db.calls(
+                f"idx = (SELECT idx FROM calls WHERE {inside} AND {UNAVAILABLE} ORDER BY start, idx LIMIT 1)"
+            )[0]
         results.append(
             Result(
                 name,
                 "slo",
                 ok,
-                f"{', '.join(parts)} over {len(inside)} op(s) during the fault",
-                0 if ok else max(1, len(bad)),
+                f"{', '.join(parts)} over {n} op(s) during the fault",
+                0 if ok else max(1, bad),
                 None if ok or first is None else {"index": first.index, "f": first.f, "status": first.status},
-                details={"ops": len(inside), "unavailable": len(bad), "availability": share, "p99_s": p99},
+                details={"ops": n, "unavailable": bad, "availability": share, "p99_s": p99},
                 formula=expect_checks.__doc__ or "",
-                exercised=len(inside),
+                exercised=n,
             )
         )
     return results
