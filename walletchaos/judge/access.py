@@ -11,7 +11,7 @@ from .columns import TRANSFERS, loads
 from .facts import Facts, aid
 from .model import Result
 from .money import op
-from .refusals import worded
+from .refusals import consistent, positions, worded
 
 NEVER = 1 << 62
 """End of an operation whose completion was never seen: it may take effect at any later time."""
@@ -165,33 +165,33 @@ def read_your_writes(f: Facts) -> Result:
     balance at or after that debit in the account's ledger order: read in {B_j : j >= k}, where B_j is the
     replayed balance after the j-th posting and k the position of the debit. Accounts whose stored balance
     does not match the ledger are left to balances_match_ledger."""
-    replay = f.replay
-    history = _balance_history(f)
-    consistent = {a for a in history if not f.snapshot or f.snapshot.get(a) == replay.get(a)}
+    positions(f)
+    accounts = consistent(f, f.db.keys("SELECT DISTINCT account FROM ledger"))
+    # each read with the latest acknowledged debit of its account by the same client before it (by invoke
+    # time, history order on ties), when that debit had completed before the read began
     found: list[tuple[int, dict[str, Any]]] = []
     checked = 0
-    latest_debit: dict[tuple[Any, str], tuple[int | None, str]] = {}  # (client, account) -> (end, key)
-    rows = f.db.rows(
-        """SELECT process, aid("from") AS account, "end", key, NULL AS start, NULL::HUGEINT AS balance, idx,
-            start AS t FROM calls WHERE f IN ('pay', 'p2p') AND type = 'ok' AND key IS NOT NULL AND key <> ''
-        UNION ALL SELECT process, aid(account), "end", NULL, start, balance::HUGEINT, idx, start FROM calls
-            WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
-        ORDER BY t, idx"""
-    )
-    for proc, account, end, key, start, read, index, _ in rows:
-        if key is not None:
-            latest_debit[(proc, account)] = (end, key)
-            continue
-        if account not in consistent:
-            continue
-        debit = latest_debit.get((proc, account))
-        if debit is None or debit[0] is None or debit[0] >= start:
-            continue
+    for index, balance, key, at, last_seen in f.db.rows(
+        """WITH ops AS (
+            SELECT idx, process, aid("from") AS account, start, "end", key, NULL::HUGEINT AS balance
+                FROM calls WHERE f IN ('pay', 'p2p') AND type = 'ok' AND key IS NOT NULL AND key <> ''
+            UNION ALL SELECT idx, process, aid(account), start, "end", NULL, balance::HUGEINT FROM calls
+                WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
+                AND aid(account) IN (SELECT unnest(?::VARCHAR[]))),
+        t AS (SELECT *, row_number() OVER (ORDER BY start, idx) AS t FROM ops),
+        r AS (SELECT * FROM t WHERE key IS NULL),
+        d AS (SELECT * FROM t WHERE key IS NOT NULL),
+        rd AS (SELECT r.idx, r.account, r.start, r.balance, d."end" AS debit_end, d.key AS debit_key FROM r
+            ASOF JOIN d ON d.process = r.process AND d.account = r.account AND r.t > d.t)
+        SELECT rd.idx, rd.balance, rd.debit_key,
+            (SELECT min(p) - 1 FROM positions p WHERE p.account = rd.account AND p.key = rd.debit_key),
+            coalesce((SELECT max(p) - 1 FROM positions p WHERE p.account = rd.account AND p.balance = rd.balance), -1)
+        FROM rd WHERE rd.debit_end < rd.start ORDER BY rd.idx""",
+        accounts,
+    ):
         checked += 1
-        key_at, last_seen = history[account]
-        at = key_at.get(debit[1])
-        if at is not None and last_seen.get(read, -1) < at:
-            found.append((index, {"balance": int(read), "after_key": debit[1]}))
+        if at is not None and last_seen < at:
+            found.append((index, {"balance": int(balance), "after_key": key}))
     offenders = worded(f, found)
     return Result.from_offenders(
         "read_your_writes",
@@ -203,17 +203,3 @@ def read_your_writes(f: Facts) -> Result:
         read_your_writes.__doc__ or "",
         checked,
     )
-
-
-def _balance_history(f: Facts) -> dict[str, tuple[dict[str, int], dict[int, int]]]:
-    """Per account, in ledger order: the position of each key's first posting, and for each balance value
-    the last position after which the account held it (B_j for the j-th posting)."""
-    out: dict[str, tuple[dict[str, int], dict[int, int]]] = {}
-    for account, order in f.account_orders.items():
-        key_at: dict[str, int] = {}
-        last_seen: dict[int, int] = {}
-        for position, key in enumerate(order.keys):
-            key_at.setdefault(key, position)
-            last_seen[order.balances[position + 1]] = position
-        out[account] = (key_at, last_seen)
-    return out

@@ -131,6 +131,7 @@ class Columns:
 
     def __init__(self, history: Records) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
+        self._made: set[str] = set()
         self.db = duckdb.connect(
             config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1)}
         )
@@ -246,6 +247,13 @@ class Columns:
                 FROM g WHERE aid(account) IN (SELECT account FROM run_accounts))"""
         )
         self.db.execute("DROP TABLE g")
+
+    def made(self, name: str) -> bool:
+        """True the first time ``name`` is asked for (the caller then makes that derived table), False after."""
+        if name in self._made:
+            return False
+        self._made.add(name)
+        return True
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return self.db.execute(sql, list(params)).fetchall()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..history import CLIENT_FS, Call, pair
+from ..history import Call, pair
 from ..ops import AVAILABILITY_FS  # ops that count for availability: attackers' calls fail by design
 from ..scenario import Scenario
 from .columns import Columns, Records
@@ -139,13 +139,6 @@ class Facts:
         ):
             out[account] = out.get(account, 0) + int(total)
         return out
-
-    @cached_property
-    def account_orders(self) -> dict[str, Any]:
-        """account -> its AccountOrder (refusals.py, next to the checks that read it)."""
-        from .refusals import account_orders  # refusals imports this module
-
-        return account_orders(self)
 
     @cached_property
     def ledger_accounts(self) -> int:

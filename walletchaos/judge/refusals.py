@@ -1,18 +1,72 @@
 """Refusals the history proves wrong. A definite refusal is an answer, but not when the replayed state
-shows the wallet had no reason for it: those are violations, not "available" answers."""
+shows the wallet had no reason for it: those are violations, not "available" answers.
+
+Both checks here (and ``access.read_your_writes``) read each account's ledger order, indexed by time: the
+``positions`` table holds every posting of the run's accounts at its position p (1, 2, ... in ``seq``
+order; 0 is the initial balance) with the balance after it, its key, and when its transfer was first
+acknowledged and first sent. A call that ran during [start, end] may have seen the account at the
+positions ``lo..hi``: from the last posting whose transfer was acknowledged before the call began to the
+one before the first posting whose transfer was first sent after it ended (``bounds``)."""
 
 from __future__ import annotations
 
-import bisect
-import itertools
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..history import Call
-from .columns import TRANSFERS
 from .facts import SESSION_FS, Facts, aid
 from .model import Result
 from .money import op
+
+NEVER = 1 << 62
+"""End of an operation whose completion was never seen: it may take effect at any later time."""
+
+
+def positions(f: Facts) -> None:
+    """Makes the ``positions`` and ``accounts`` tables once per judge run."""
+    if not f.db.made("positions"):
+        return
+    accounts = sorted(f.initial)
+    f.db.rows(
+        """CREATE TEMP TABLE accounts AS SELECT a.account, a.initial, coalesce(n.postings, 0) AS postings
+        FROM (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::HUGEINT[]) AS initial) a
+        LEFT JOIN (SELECT account, count(*) AS postings FROM ledger GROUP BY account) n USING (account)""",
+        accounts,
+        [f.initial[a] for a in accounts],
+    )
+    f.db.rows(
+        """CREATE TEMP TABLE positions AS SELECT l.account, row_number() OVER w AS p,
+            a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack, k.sent_at AS sent
+        FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
+        WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)"""
+    )
+
+
+def bounds(calls: str) -> str:
+    """SQL: the calls ``calls`` selects (cid, account, start, stop, ...) with ``lo``/``hi``, the positions
+    (inclusive) the account may have been at while each ran, and the account's ``initial`` balance: lo is
+    the greatest position whose transfer was acknowledged before start (0: none), hi the position before
+    the least one whose transfer was first sent after stop (all of them: none)."""
+    return f"""WITH c AS ({calls}),
+        acked AS (SELECT account, ack, max(p) OVER (PARTITION BY account ORDER BY ack
+            RANGE UNBOUNDED PRECEDING) AS lo FROM positions WHERE ack IS NOT NULL),
+        sent AS (SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent DESC
+            RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL),
+        l AS (SELECT c.cid, a.lo FROM c ASOF LEFT JOIN acked a ON c.account = a.account AND c.start > a.ack),
+        h AS (SELECT c.cid, s.after FROM c ASOF LEFT JOIN sent s ON c.account = s.account AND c.stop < s.sent)
+        SELECT c.*, coalesce(l.lo, 0) AS lo, coalesce(h.after - 1, coalesce(a.postings, 0)) AS hi,
+            coalesce(a.initial, 0) AS initial
+        FROM c JOIN l USING (cid) JOIN h USING (cid) LEFT JOIN accounts a USING (account)"""
+
+
+def window_range(f: Facts, account: str, lo: int, hi: int, initial: int) -> list[int]:
+    """[min, max] of the balances the account held at positions lo..hi."""
+    low, high = f.db.rows(
+        "SELECT min(balance), max(balance) FROM positions WHERE account = ? AND p BETWEEN ? AND ?",
+        account,
+        max(lo, 1),
+        hi,
+    )[0]
+    held = [int(b) for b in (low, high) if b is not None] + ([initial] if lo == 0 else [])
+    return [min(held), max(held)]
 
 
 def no_wrong_refusals(f: Facts) -> Result:
@@ -25,25 +79,41 @@ def no_wrong_refusals(f: Facts) -> Result:
       was acknowledged before the call began) and the first surely after (its transfer was sent after
       the call ended), in the account's ledger order.
     info outcomes are not refusals and are ignored."""
-    known = set(f.initial)
-    offenders, checked = [], 0
-    positions = f.account_orders
-    for c in f.db.calls("type = 'fail' AND status IN (401, 404, 422)"):
-        error = str((c.done or {}).get("error") or "")
-        if c.status == 404 and error in ("unknown_account", "not_found") and c.f in SESSION_FS:
-            checked += 1
+    known = sorted(f.initial)
+    session = ", ".join(f"'{fn}'" for fn in SESSION_FS)
+    error = "(error ->> '$')"
+    branches = (
+        f"(status = 404 AND {error} IN ('unknown_account', 'not_found') AND f IN ({session}))",
+        f"(status = 401 AND f IN ({session}))",
+        f"(status = 422 AND {error} = 'insufficient_funds')",
+    )
+    checked = f.db.one(f"SELECT count(*) FROM calls WHERE type = 'fail' AND ({' OR '.join(branches)})")
+    offenders = []
+    for c in f.db.calls(f"type = 'fail' AND ({branches[0]} OR {branches[1]})"):
+        if c.status == 404:
             named = [aid(c.value[k]) for k in ("from", "to", "account") if k in c.value]
-            if named and all(a in known for a in named):
+            if named and all(a in set(known) for a in named):
                 offenders.append(op(c, problem="404 for accounts that exist"))
-        elif c.status == 401 and c.f in SESSION_FS:
-            checked += 1
+        else:
             offenders.append(op(c, problem="401 to the user's own session"))
-        elif c.status == 422 and error == "insufficient_funds":
-            checked += 1
-            window = possible_balances(f, positions, aid(c.value["from"]), c)
-            low = min(window) if window and aid(c.value["from"]) in known else None
-            if low is not None and low >= int(c.value["amount"]):
-                offenders.append(op(c, problem="422 insufficient_funds but the balance covered it", low=low))
+    positions(f)
+    refusals = f"""SELECT idx AS cid, aid("from") AS account, start, coalesce("end", {NEVER}) AS stop, amount
+        FROM calls WHERE type = 'fail' AND {branches[2]} AND aid("from") IN (SELECT unnest(?::VARCHAR[]))"""
+    covered = dict(
+        f.db.rows(
+            f"""WITH b AS ({bounds(refusals)})
+            SELECT cid, low FROM (
+                SELECT b.cid, b.amount, least(min(p.balance), CASE WHEN b.lo = 0 THEN b.initial END) AS low
+                FROM b LEFT JOIN positions p ON p.account = b.account AND p.p BETWEEN greatest(b.lo, 1) AND b.hi
+                WHERE b.lo <= b.hi GROUP BY b.cid, b.amount, b.lo, b.initial)
+            WHERE TRY_CAST(amount AS HUGEINT) IS NULL OR low >= TRY_CAST(amount AS HUGEINT)""",
+            known,
+        )
+    )
+    for c in f.db.calls("idx IN (SELECT unnest(?::BIGINT[]))", sorted(covered)):
+        low = int(covered[c.index])
+        if low >= int(c.value["amount"]):
+            offenders.append(op(c, problem="422 insufficient_funds but the balance covered it", low=low))
     return Result.from_offenders(
         "no_wrong_refusals",
         "invariant",
@@ -56,63 +126,9 @@ def no_wrong_refusals(f: Facts) -> Result:
     )
 
 
-@dataclass
-class AccountOrder:
-    """One account's ledger order, indexed by time: the balance after each posting (index 0 = initial),
-    the postings sorted by when their transfer was first acknowledged (with a running max of positions),
-    and by when it was first sent (with a running min from the end); ``keys`` are the postings' keys."""
-
-    balances: list[int]
-    acked: list[int] = field(default_factory=list)
-    acked_max: list[int] = field(default_factory=list)
-    sent: list[int] = field(default_factory=list)
-    sent_min: list[int] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-
-    def bounds(self, start: int, end: int) -> tuple[int, int]:
-        """The ledger positions (inclusive) the account may have been at during [start, end]."""
-        i = bisect.bisect_left(self.acked, start)  # acknowledged strictly before start
-        lo = self.acked_max[i - 1] if i else 0
-        j = bisect.bisect_right(self.sent, end)  # first sent strictly after end
-        hi = self.sent_min[j] - 1 if j < len(self.sent) else len(self.balances) - 1
-        return lo, hi
-
-    def window(self, start: int, end: int) -> list[int]:
-        """Balances the account may have had during [start, end]."""
-        lo, hi = self.bounds(start, end)
-        return self.balances[lo : hi + 1]
-
-    def holding(self, start: int, end: int, balance: int) -> list[int]:
-        """The positions during [start, end] at which the account held ``balance``, in ledger order."""
-        lo, hi = self.bounds(start, end)
-        return [p for p in range(lo, hi + 1) if self.balances[p] == balance]
-
-
-def account_orders(f: Facts) -> dict[str, AccountOrder]:
-    """Per account with postings, its ledger order (``seq`` order) with when each posting's transfer was
-    first acknowledged and first sent (computed once per judge run, three checks read it)."""
-    out: dict[str, AccountOrder] = {}
-    rows = f.db.rows(
-        f"""WITH kt AS (SELECT key, min("end") FILTER (WHERE type = 'ok' AND "end" IS NOT NULL) AS ack,
-                min(start) AS sent FROM calls WHERE {TRANSFERS} GROUP BY key)
-        SELECT l.account, list(l.delta ORDER BY l.ord), list(kt.ack ORDER BY l.ord), list(kt.sent ORDER BY l.ord),
-            list(l.key ORDER BY l.ord)
-        FROM ledger l LEFT JOIN kt USING (key) GROUP BY l.account"""
-    )
-    for account, deltas, acks, sents, keys in rows:
-        order = AccountOrder(list(itertools.accumulate(deltas, initial=f.initial.get(account, 0))), keys=keys)
-        acked = sorted((t, p) for p, t in enumerate(acks, 1) if t is not None)
-        sent = sorted((t, p) for p, t in enumerate(sents, 1) if t is not None)
-        order.acked = [t for t, _ in acked]
-        order.acked_max = list(itertools.accumulate((p for _, p in acked), max))
-        order.sent = [t for t, _ in sent]
-        order.sent_min = list(itertools.accumulate((p for _, p in reversed(sent)), min))[::-1]
-        out[account] = order
-    return out
-
-
 class Read(NamedTuple):
-    """An acknowledged balance read that returned an integer balance (``facts.read_balance``)."""
+    """An acknowledged balance read of an integer balance (``facts.read_balance``), with the positions of
+    its account's ledger order it may have seen (lo..hi) and those at which the account held its balance."""
 
     index: int
     start: int
@@ -120,34 +136,51 @@ class Read(NamedTuple):
     process: str
     account: str
     balance: int
+    lo: int
+    hi: int
+    initial: int
+    held: list[int]
 
 
-def reads(f: Facts) -> list[Read]:
-    """Every acknowledged balance read with an integer balance, by invoke time (history order on ties)."""
-    return [
-        Read(*row)
-        for row in f.db.rows(
-            """SELECT idx, start, "end", process, aid(account), balance::HUGEINT FROM calls
-            WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
-            ORDER BY start, idx"""
+def consistent(f: Facts, accounts: list[str]) -> list[str]:
+    """The accounts whose stored balance equals the ledger's replay (the others are left to
+    balances_match_ledger)."""
+    return sorted(a for a in accounts if not f.snapshot or f.snapshot.get(a) == f.replay.get(a))
+
+
+def reads(f: Facts, accounts: list[str]) -> list[Read]:
+    """Every acknowledged balance read of these accounts with an integer balance, by invoke time (history
+    order on ties)."""
+    positions(f)
+    calls = f"""SELECT idx AS cid, aid(account) AS account, start, coalesce("end", {NEVER}) AS stop, "end",
+        process, balance::HUGEINT AS balance FROM calls
+        WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
+        AND aid(account) IN (SELECT unnest(?::VARCHAR[]))"""
+    out = []
+    for cid, start, end, process, account, balance, lo, hi, initial, held in f.db.rows(
+        f"""WITH b AS ({bounds(calls)})
+        SELECT b.cid, b.start, b."end", b.process, b.account, b.balance, b.lo, b.hi, b.initial,
+            list(p.p ORDER BY p.p) FILTER (WHERE p.p IS NOT NULL)
+        FROM b LEFT JOIN positions p ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
+        GROUP BY ALL ORDER BY b.start, b.cid""",
+        accounts,
+    ):
+        at_initial = [0] if lo == 0 and initial == balance else []
+        out.append(
+            Read(
+                cid,
+                start,
+                end,
+                process,
+                account,
+                int(balance),
+                lo,
+                hi,
+                int(initial),
+                at_initial + (held or []),
+            )
         )
-    ]
-
-
-def worded(f: Facts, found: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Offending ops found by index, as evidence (``op``), in the order found."""
-    calls = {
-        c.index: c for c in f.db.calls("idx IN (SELECT unnest(?::BIGINT[]))", sorted({i for i, _ in found}))
-    }
-    return [op(calls[i], **what) for i, what in found]
-
-
-def possible_balances(f: Facts, positions: dict[str, AccountOrder], account: str, c: Call) -> list[int]:
-    """The balances ``account`` may have had while ``c`` ran: in ledger order, from the last posting whose
-    transfer was acknowledged before ``c`` began to the one before the first posting whose transfer was
-    first sent after ``c`` ended."""
-    order = positions.get(account) or AccountOrder([f.initial.get(account, 0)])
-    return order.window(c.start, c.end if c.end is not None else 1 << 62)
+    return out
 
 
 def reads_in_order(f: Facts) -> Result:
@@ -158,38 +191,34 @@ def reads_in_order(f: Facts) -> Result:
     client never shows an earlier point of the account's ledger order than the one before it (the latest
     position matching it is before the earliest position matching the previous read). Accounts whose
     stored balance differs from the ledger are left to balances_match_ledger."""
-    positions = f.account_orders
-    consistent = {a for a in f.initial if not f.snapshot or f.snapshot.get(a) == f.replay.get(a)}
     found: list[tuple[int, dict[str, Any]]] = []  # (index, what) of each offending read
     checked = 0
-    last: dict[tuple[object, str], tuple[int, Read]] = {}  # (client, account) -> earliest position, read
-    for c in reads(f):
-        if c.account not in consistent:
-            continue
+    last: dict[tuple[str, str], tuple[int, Read]] = {}  # (client, account) -> earliest position, read
+    for c in reads(f, consistent(f, list(f.initial))):
         checked += 1
-        order = positions.get(c.account) or AccountOrder([f.initial.get(c.account, 0)])
-        end = c.end if c.end is not None else 1 << 62
-        window = order.window(c.start, end)
-        balance = c.balance
-        if window and balance not in window:
-            found.append((c.index, {"balance": balance, "possible": [min(window), max(window)]}))
+        if c.lo <= c.hi and not c.held:  # the balance is not one the account held while the read ran
+            found.append(
+                (
+                    c.index,
+                    {"balance": c.balance, "possible": window_range(f, c.account, c.lo, c.hi, c.initial)},
+                )
+            )
             continue
         # per client: a read after the previous one ended sits at or after the previous read's position
         session = (c.process, c.account)
-        held = order.holding(c.start, end, balance)
         floor, previous = last.get(session, (0, None))
-        after = [p for p in held if p >= floor]
+        after = [p for p in c.held if p >= floor]
         if (
             previous is not None
             and previous.end is not None
             and previous.end < c.start
-            and held
+            and c.held
             and not after
         ):
             found.append(
-                (c.index, {"balance": balance, "problem": "went back", "previous_read": previous.index})
+                (c.index, {"balance": c.balance, "problem": "went back", "previous_read": previous.index})
             )
-            after = held
+            after = c.held
         if after:
             last[session] = (after[0], c)
     offenders = worded(f, found)
@@ -203,3 +232,10 @@ def reads_in_order(f: Facts) -> Result:
         reads_in_order.__doc__ or "",
         checked,
     )
+
+
+def worded(f: Facts, found: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Offending ops found by index, as evidence (``op``), in the order found."""
+    indexes = sorted({i for i, _ in found})
+    calls = {c.index: c for c in f.db.calls("idx IN (SELECT unnest(?::BIGINT[]))", indexes)}
+    return [op(calls[i], **what) for i, what in found]
