@@ -349,7 +349,9 @@ def analyze(run_dir: Path, as_json: bool = False) -> int:
     from . import judge, store
 
     stored = store.load_run(run_dir)
-    verdict = judge.check(stored.scenario, stored.history, stored.audit)
+    verdict = judge.check(
+        stored.scenario, stored.path / "history.jsonl", stored.audit
+    )  # read and checked above
     doc = verdict_json.render(stored, verdict)
     store.write_json(stored.path / "verdict.json", doc)
     terminal.show(console, verdict, f"{stored.scenario.name} (analyzed {stored.path})", doc["load"])

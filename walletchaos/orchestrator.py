@@ -508,7 +508,9 @@ class Run:
         try:
             if audit and not self.interrupted:
                 self._phase("judge")
-                verdict = judge.check(self.scenario, merged, audit)
+                verdict = judge.check(
+                    self.scenario, self.run_dir / "history.jsonl", audit
+                )  # merged, as written
                 meta = self._meta(verdict.exit_code, versions)
                 self._phase("report")
                 if self.opts.render is not None:

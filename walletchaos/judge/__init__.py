@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import gcpause
 from ..scenario import Scenario
-from .columns import TRANSFERS, Records
+from .columns import Records
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
@@ -168,7 +168,7 @@ def _evidence(f: Facts) -> Result:
     )
     first = dict(
         f.db.rows(
-            f"SELECT key, min(idx) FROM calls WHERE {TRANSFERS} AND key IN (SELECT unnest(?::VARCHAR[])) GROUP BY key",
+            "SELECT key, first FROM keys WHERE key IN (SELECT unnest(?::VARCHAR[]))",
             keys,
         )
     )

@@ -185,7 +185,8 @@ def read_your_writes(f: Facts) -> Result:
             ASOF JOIN d ON d.process = r.process AND d.account = r.account AND r.t > d.t)
         SELECT rd.idx, rd.balance, rd.debit_key,
             (SELECT min(p) - 1 FROM positions p WHERE p.account = rd.account AND p.key = rd.debit_key),
-            coalesce((SELECT max(p) - 1 FROM positions p WHERE p.account = rd.account AND p.balance = rd.balance), -1)
+            coalesce((SELECT max(p) - 1 FROM positions p
+                WHERE p.account = rd.account AND p.balance = rd.balance), -1)
         FROM rd WHERE rd.debit_end < rd.start ORDER BY rd.idx""",
         accounts,
     ):

@@ -42,7 +42,8 @@ _LEDGER_COLUMNS = (
 # aid(): an opaque id as Python's str() shows it (7 and "7" name the same account; null or missing is
 # 'None', as ``facts.aid(value.get(name))``).
 _AID = """CREATE MACRO aid(j) AS CASE WHEN j IS NULL THEN 'None' WHEN starts_with(j, '"') THEN j ->> '$'
-    WHEN j = 'null' THEN 'None' WHEN j = 'true' THEN 'True' WHEN j = 'false' THEN 'False' ELSE j::VARCHAR END"""
+    WHEN j = 'null' THEN 'None' WHEN j = 'true' THEN 'True' WHEN j = 'false' THEN 'False'
+    ELSE j::VARCHAR END"""
 
 
 _VALUE_FIELDS = (
@@ -76,7 +77,10 @@ _JSON_FIELDS = {"process", "op", "value", "status", "error"}
 TRANSFERS = "f IN (" + ", ".join(f"'{f}'" for f in TRANSFER_FS) + ") AND key IS NOT NULL AND key <> ''"
 """The calls ``Facts.by_key`` holds: transfer calls with a (non-empty) idempotency key."""
 
-_CALL_COLUMNS = 'idx, process, op, f, type, start, "end", status_json, error, invoke_error, intended, asked, answered, done'
+_CALL_COLUMNS = (
+    'idx, process, op, f, type, start, "end", status_json, error, invoke_error, intended, asked, answered, '
+    "done"
+)
 SEQ_ORDER = "seq_number IS NULL, seq_number, seq_text, pos"
 """Ledger ``seq`` order (the ledger's ``ord``): numbers numerically, anything else as text after them, file
 order on ties (as Python's stable sort by ``(0, seq)`` or ``(1, str(seq))``)."""
@@ -132,8 +136,9 @@ class Columns:
     def __init__(self, history: Records) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
         self._made: set[str] = set()
-        self.db = duckdb.connect(
-            config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1)}
+        big = history.stat().st_size > 64 << 20 if isinstance(history, Path) else len(history) > 250_000
+        self.db = duckdb.connect(  # one thread for a short run: its queries are too small to share
+            config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1) if big else 1}
         )
         self.db.execute(f"SET temp_directory = '{self._tmp.name}'")
         self.db.execute(_AID)
@@ -180,7 +185,8 @@ class Columns:
         both of them in order)."""
         self.db.execute(
             f"""CREATE TABLE keys AS SELECT k.*, coalesce(t.tids, 0) AS tids FROM (
-                SELECT key, min(idx) AS first, count(*) AS sent, min(idx) FILTER (WHERE type = 'ok') AS first_ok,
+                SELECT key, min(idx) AS first, count(*) AS sent,
+                    min(idx) FILTER (WHERE type = 'ok') AS first_ok,
                     bool_and(type = 'fail') AS all_fail,
                     min("end") FILTER (WHERE type = 'ok' AND "end" IS NOT NULL) AS ack, min(start) AS sent_at
                 FROM calls WHERE {TRANSFERS} GROUP BY key) k
@@ -199,7 +205,13 @@ class Columns:
         # table's rowids were out of file order in 12 of 12 runs). A merged history numbers its records in
         # file order (``index``), which checks it; a file that is not numbered so is read WITH ORDINALITY,
         # which keeps file order always but costs ~1.3 s per million calls.
-        read = f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_HISTORY_COLUMNS})"
+        # ignore_errors: a last line cut short (the writer was killed mid-write) is skipped, as history.read
+        # skips it; a history file is read and checked by history.read before it is judged (or was just
+        # written by the harness), so no other line can be broken.
+        read = (
+            f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_HISTORY_COLUMNS}, "
+            "ignore_errors = true)"
+        )
         self._raw = True
         self.db.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {read}")
         self.db.execute("CREATE TEMP VIEW h AS SELECT rowid AS pos, * FROM raw")
@@ -249,7 +261,7 @@ class Columns:
         self.db.execute("DROP TABLE g")
 
     def made(self, name: str) -> bool:
-        """True the first time ``name`` is asked for (the caller then makes that derived table), False after."""
+        """True the first time ``name`` is asked for (the caller then makes that table), False after."""
         if name in self._made:
             return False
         self._made.add(name)

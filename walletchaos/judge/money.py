@@ -45,6 +45,8 @@ def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
 _PLAIN = "('VARCHAR', 'BIGINT', 'UBIGINT')"
 _FIRST = "SELECT key, first AS idx FROM keys"
 """Each key's first transfer call (``by_key[key][0]``)."""
+_FIRST_OK = "(SELECT key, first_ok AS idx FROM keys WHERE first_ok IS NOT NULL)"
+"""Each key's first acknowledged transfer call."""
 _WANTED = (
     "SELECT c.key, least(a, b) AS lo, greatest(a, b) AS hi, plain FROM (SELECT c.key, "
     "{{'a': aid(c.\"from\"), 'd': -TRY_CAST(c.amount AS BIGINT)}} AS a, "
@@ -68,7 +70,8 @@ def explain(f: Facts, account: str, diff: int, limit: int = 3) -> list[str]:
     want = abs(diff)
     near = f.db.keys(
         f"""WITH first AS ({_FIRST}) SELECT c.key FROM first JOIN calls c ON c.idx = first.idx
-        WHERE (TRY_CAST(coalesce(c.amount, '-1') AS BIGINT) = ? OR json_type(c.amount) NOT IN ('BIGINT', 'UBIGINT'))
+        WHERE (TRY_CAST(coalesce(c.amount, '-1') AS BIGINT) = ?
+            OR json_type(c.amount) NOT IN ('BIGINT', 'UBIGINT'))
             AND ? IN (aid(c."from"), aid(c."to"))""",
         want,
         account,
@@ -129,7 +132,7 @@ def durability(f: Facts) -> Result:
     -amount on ``from`` and +amount on ``to`` (both legs). info ops are not acknowledged: not required."""
     acked = f.db.one("SELECT count(*) FROM keys WHERE first_ok IS NOT NULL")
     suspects = f.db.keys(
-        f"""SELECT w.key FROM ({_WANTED.format(calls="(SELECT key, first_ok AS idx FROM keys WHERE first_ok IS NOT NULL)")}) w
+        f"""SELECT w.key FROM ({_WANTED.format(calls=_FIRST_OK)}) w
         WHERE NOT w.plain OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.key = w.key AND {_MATCH})"""
     )
     by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
@@ -158,7 +161,8 @@ def applied_as_requested(f: Facts) -> Result:
     outcomes (ok, fail or info): exactly two postings, -amount on ``from`` and +amount on ``to``, with the
     amount and accounts of the request. A wrong amount or payee, one leg, or a double apply under one
     transfer id is a violation."""
-    mismatched = f"""SELECT w.key, count(*) AS transfers, count(*) FILTER (WHERE NOT (w.plain AND {_MATCH})) AS wrong
+    mismatched = f"""SELECT w.key, count(*) AS transfers,
+            count(*) FILTER (WHERE NOT (w.plain AND {_MATCH})) AS wrong
         FROM ({_WANTED.format(calls="(SELECT key, first AS idx FROM keys WHERE tids > 0)")}) w
         JOIN transfers t ON t.key = w.key GROUP BY w.key"""
     checked = f.db.one(f"SELECT coalesce(sum(transfers), 0)::BIGINT FROM ({mismatched})")
@@ -221,7 +225,8 @@ def answers_match_ledger(f: Facts) -> Result:
     suspects = f.db.keys(
         f"""WITH oks AS (SELECT key, id, answered FROM calls
             WHERE {TRANSFERS} AND type = 'ok' AND (probe ->> '$') IS DISTINCT FROM 'other_body'),
-        ids AS (SELECT key, aid(id) AS tid, json_type(id) AS kind FROM oks WHERE id IS NOT NULL AND id <> 'null')
+        ids AS (SELECT key, aid(id) AS tid, json_type(id) AS kind FROM oks
+            WHERE id IS NOT NULL AND id <> 'null')
         SELECT key FROM calls WHERE {TRANSFERS}
             AND ((probe ->> '$') = 'other_body' OR (type = 'fail' AND status IN (409, 422)))
         UNION SELECT key FROM ids GROUP BY key HAVING min(tid) <> max(tid) OR bool_or(kind NOT IN {_PLAIN})

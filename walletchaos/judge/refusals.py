@@ -34,7 +34,8 @@ def positions(f: Facts) -> None:
     )
     f.db.rows(
         """CREATE TEMP TABLE positions AS SELECT l.account, row_number() OVER w AS p,
-            a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack, k.sent_at AS sent
+            a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack,
+            k.sent_at AS sent
         FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
         WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)"""
     )
@@ -104,7 +105,8 @@ def no_wrong_refusals(f: Facts) -> Result:
             f"""WITH b AS ({bounds(refusals)})
             SELECT cid, low FROM (
                 SELECT b.cid, b.amount, least(min(p.balance), CASE WHEN b.lo = 0 THEN b.initial END) AS low
-                FROM b LEFT JOIN positions p ON p.account = b.account AND p.p BETWEEN greatest(b.lo, 1) AND b.hi
+                FROM b LEFT JOIN positions p
+                    ON p.account = b.account AND p.p BETWEEN greatest(b.lo, 1) AND b.hi
                 WHERE b.lo <= b.hi GROUP BY b.cid, b.amount, b.lo, b.initial)
             WHERE TRY_CAST(amount AS HUGEINT) IS NULL OR low >= TRY_CAST(amount AS HUGEINT)""",
             known,
@@ -130,7 +132,7 @@ class Read(NamedTuple):
     """An acknowledged balance read of an integer balance (``facts.read_balance``), with the positions of
     its account's ledger order it may have seen (lo..hi) and those at which the account held its balance."""
 
-    index: int
+    idx: int
     start: int
     end: int | None
     process: str
@@ -161,7 +163,8 @@ def reads(f: Facts, accounts: list[str]) -> list[Read]:
         f"""WITH b AS ({bounds(calls)})
         SELECT b.cid, b.start, b."end", b.process, b.account, b.balance, b.lo, b.hi, b.initial,
             list(p.p ORDER BY p.p) FILTER (WHERE p.p IS NOT NULL)
-        FROM b LEFT JOIN positions p ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
+        FROM b LEFT JOIN positions p
+            ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
         GROUP BY ALL ORDER BY b.start, b.cid""",
         accounts,
     ):
@@ -199,7 +202,7 @@ def reads_in_order(f: Facts) -> Result:
         if c.lo <= c.hi and not c.held:  # the balance is not one the account held while the read ran
             found.append(
                 (
-                    c.index,
+                    c.idx,
                     {"balance": c.balance, "possible": window_range(f, c.account, c.lo, c.hi, c.initial)},
                 )
             )
@@ -216,7 +219,7 @@ def reads_in_order(f: Facts) -> Result:
             and not after
         ):
             found.append(
-                (c.index, {"balance": c.balance, "problem": "went back", "previous_read": previous.index})
+                (c.idx, {"balance": c.balance, "problem": "went back", "previous_read": previous.idx})
             )
             after = c.held
         if after:

@@ -88,15 +88,16 @@ def _nth_latency(f: Facts, where: str, end: str, n: int) -> float:
     """The 99th percentile as the judge takes it: sorted latencies[min(n - 1, int(n * 0.99))], in seconds,
     where a call never completed ends at ``end`` (an SQL expression)."""
     lat = f.db.one(
-        f'SELECT coalesce("end", {end}) - start AS lat FROM calls WHERE {where} ORDER BY lat LIMIT 1 OFFSET ?',
+        f'SELECT coalesce("end", {end}) - start AS lat FROM calls WHERE {where} '
+        "ORDER BY lat LIMIT 1 OFFSET ?",
         min(n - 1, int(n * 0.99)),
     )
     return int(lat) / 1e9
 
 
 def on_path(target: str) -> str:
-    """The availability calls that travelled the faulted path: for ``ingress[i]`` / ``wallet[i]``, the calls of
-    clients pinned to replica i (``value.via``); for every other target, all of them."""
+    """The availability calls that travelled the faulted path: for ``ingress[i]`` / ``wallet[i]``, the calls
+    of clients pinned to replica i (``value.via``); for every other target, all of them."""
     _, index = split_target(target)
     if index is None:
         return AVAILABILITY

@@ -1,0 +1,86 @@
+"""The judge's columns (judge/columns.py) against the Python they replace: history.pair's pairing, and one
+verdict whether the history comes as records or as its JSONL file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from tests.unit.builders import Book, scenario
+from walletchaos import history, judge
+from walletchaos.judge.columns import Columns
+from walletchaos.ops import CLIENT_FS
+
+
+def messy(seed: int) -> list[dict[str, Any]]:
+    """Client records as a history may hold them: ids invoked again, completions without an invoke or
+    after the first one, calls never completed, int and str processes that look alike."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for n in range(400):
+        process = rng.choice([1, 2, "1", "2"])
+        op = rng.randrange(40)
+        kind = rng.choices(["invoke", "ok", "fail", "info"], [5, 3, 1, 1])[0]
+        rec: dict[str, Any] = {"process": process, "op": op, "type": kind, "f": "pay", "time": n * 1000}
+        if kind == "invoke":
+            rec["value"] = {"key": f"k{op}", "from": rng.choice([7, "7", "a"]), "to": 8, "amount": rng.randrange(9)}
+        else:
+            rec["status"] = {"ok": 201, "fail": 422, "info": 0}[kind]
+            if rng.random() < 0.5:
+                rec["value"] = {"id": rng.randrange(5), "amount": 3}
+        out.append(rec)
+    return history.merge(out)
+
+
+def test_calls_pair_as_history_pair(tmp_path: Path) -> None:
+    for seed in range(5):
+        records = messy(seed)
+        expected = [c for c in history.pair(records) if c.f in CLIENT_FS]
+        path = tmp_path / f"h{seed}.jsonl"
+        history.write(path, records)
+        for source in (records, path):
+            cols = Columns(source)
+            got = cols.calls("true")
+            cols.close()
+            assert [(c.index, c.type, c.start, c.end, c.status, c.key, c.value) for c in got] == [
+                (c.index, c.type, c.start, c.end, c.status, c.key, c.value) for c in expected
+            ], seed
+            assert [c.invoke.get("process") for c in got] == [c.invoke.get("process") for c in expected]
+
+
+def test_unnumbered_history_keeps_record_order(tmp_path: Path) -> None:
+    """A file whose records are not numbered in file order (hand-written) is still paired in file order."""
+    records = messy(7)
+    expected = [(c.start, c.type, c.end) for c in history.pair(records) if c.f in CLIENT_FS]
+    path = tmp_path / "h.jsonl"
+    with open(path, "w") as out:
+        for i, rec in enumerate(records):
+            out.write(json.dumps({**rec, "index": (i * 7919) % len(records)}) + "\n")
+    cols = Columns(path)
+    got = sorted((c.start, c.type, c.end) for c in cols.calls("true"))
+    cols.close()
+    assert got == sorted(expected)
+
+
+def _verdict(v: judge.Verdict) -> list[dict[str, Any]]:
+    return [{k: x for k, x in dataclasses.asdict(r).items() if k != "seconds"} for r in v.results]
+
+
+def test_one_verdict_from_records_or_files(tmp_path: Path) -> None:
+    book = Book({1: 100, 2: 50, 3: 0})
+    book.transfer("k1", 1, 2, 30)
+    book.transfer("k2", 2, 3, 500, kind="fail", status=422, applied=False)
+    book.transfer("k3", 1, 3, 10, kind="info", status=0, applied=True)
+    book.read(2)
+    records, audit = book.records(), book.audit(snapshot={1: 60, 2: 80, 3: 20})  # the ledger gives 3 only 10
+    path, ledger = tmp_path / "history.jsonl", tmp_path / "ledger.jsonl"
+    history.write(path, records)
+    history.write(ledger, audit["ledger"])
+    from_records = judge.check(scenario(), records, audit)
+    from_files = judge.check(scenario(), path, {**audit, "ledger": ledger})
+    assert _verdict(from_records) == _verdict(from_files)
+    assert from_records.stats == from_files.stats
+    assert from_records.valid is False  # the snapshot says 3 holds 20 where the ledger says 10
