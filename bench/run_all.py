@@ -21,7 +21,7 @@ SCRIPTS = [
     ("hot_merchant.py", [], []),
     ("peak_rate.py", [], ["--rates", "200,400", "--seconds", "15"]),
     ("load_spread.py", [], ["--seconds", "10"]),
-    ("judge_scaling.py", ["10000"], ["2000"]),
+    ("judge_scaling.py", ["100000"], ["10000"]),  # 100k and 1M transfers, from files
     ("load_overhead.py", ["--seconds", "40", "--rounds", "3"], ["--seconds", "8"]),  # median of 3 pairs
     ("run_cost.py", [], []),
 ]

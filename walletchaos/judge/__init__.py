@@ -1,8 +1,11 @@
-"""The judge: a pure function ``check(scenario, history, audit) -> Verdict``; no I/O, and the clock only
+"""The judge: a function ``check(scenario, history, audit) -> Verdict`` of its inputs alone; the clock only
 times each checker for the reports (JUnit ``time``), never in a decision.
 
-Every invariant is a small function over ``Facts`` with its formula in the docstring. A checker that
-raises yields validity ``unknown`` (never a crash of the harness); the verdict takes the worst validity.
+The client calls and the ledger are read into columns (``columns.Columns``: an embedded DuckDB, memory
+bounded, spilling to its own temporary directory, removed when the verdict is made); every invariant is a
+small function over ``Facts`` with its formula in the docstring, which queries those columns for the
+offending rows and words them in Python. A checker that raises yields validity ``unknown`` (never a crash
+of the harness); the verdict takes the worst validity.
 """
 
 from __future__ import annotations
