@@ -82,7 +82,7 @@ _CALL_COLUMNS = (
     "done"
 )
 SEQ_ORDER = "seq_number IS NULL, seq_number, seq_text, pos"
-"""Ledger ``seq`` order (the ledger's ``ord``): numbers numerically, anything else as text after them, file
+"""Ledger ``seq`` order: numbers numerically, anything else as text after them, file
 order on ties (as Python's stable sort by ``(0, seq)`` or ``(1, str(seq))``)."""
 POSTING = "seq, transfer_id, idempotency_key, account_json, delta"
 
@@ -252,13 +252,49 @@ class Columns:
         self.db.execute(f"CREATE TEMP TABLE g AS SELECT * FROM {read}")  # rowid: file order (no WHERE)
         integer = "regexp_full_match(seq, '-?[0-9]+')"  # Python's isinstance(seq, int): numbers first
         self.db.execute(
-            f"""CREATE TABLE ledger AS SELECT *, row_number() OVER (ORDER BY {SEQ_ORDER}) AS ord FROM (
-                SELECT rowid AS pos, seq, transfer_id, idempotency_key, account AS account_json,
-                    aid(transfer_id) AS tid, aid(idempotency_key) AS key, aid(account) AS account, delta,
-                    CASE WHEN {integer} THEN seq::HUGEINT END AS seq_number, aid(seq) AS seq_text
-                FROM g WHERE aid(account) IN (SELECT account FROM run_accounts))"""
+            f"""CREATE TABLE ledger AS SELECT rowid AS pos, seq, transfer_id, idempotency_key,
+                account AS account_json, aid(transfer_id) AS tid, aid(idempotency_key) AS key,
+                aid(account) AS account, delta, CASE WHEN {integer} THEN seq::HUGEINT END AS seq_number,
+                aid(seq) AS seq_text
+            FROM g WHERE aid(account) IN (SELECT account FROM run_accounts)"""
         )
         self.db.execute("DROP TABLE g")
+
+    def positions(self, initial: dict[str, int]) -> None:
+        """Makes, once, ``accounts`` (each of the run's accounts with its initial balance and how many
+        postings it has) and ``positions``: every posting of the run's accounts at its position p (1, 2, ...
+        in ``seq`` order; 0 is the initial balance) with the balance after it, its key, when its transfer
+        was first acknowledged and first sent, and ``first``, where its account first appears in the
+        ledger's ``seq`` order."""
+        if not self.made("positions"):
+            return
+        accounts = sorted(initial)
+        self.db.execute(
+            """CREATE TEMP TABLE accounts AS
+            SELECT a.account, a.initial, coalesce(n.postings, 0) AS postings
+            FROM (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::HUGEINT[]) AS initial) a
+            LEFT JOIN (SELECT account, count(*) AS postings FROM ledger GROUP BY account) n
+                USING (account)""",
+            [accounts, [initial[a] for a in accounts]],
+        )
+        self.db.execute(
+            f"""CREATE TEMP TABLE positions AS SELECT l.account, row_number() OVER w AS p,
+                a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack,
+                k.sent_at AS sent, l.seq, min({{'n': seq_number IS NULL, 'v': seq_number, 't': seq_text,
+                    'pos': pos}}) OVER (PARTITION BY l.account) AS first
+            FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
+            WINDOW w AS (PARTITION BY l.account ORDER BY {SEQ_ORDER})"""
+        )
+        # for ``refusals.bounds``: per account, by first acknowledgement the greatest position acknowledged
+        # so far, and by first sending (latest first) the least position sent from then on
+        self.db.execute(
+            """CREATE TEMP TABLE acked AS SELECT account, ack, max(p) OVER (PARTITION BY account ORDER BY ack
+                RANGE UNBOUNDED PRECEDING) AS lo FROM positions WHERE ack IS NOT NULL"""
+        )
+        self.db.execute(
+            """CREATE TEMP TABLE sent AS SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent
+                DESC RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL"""
+        )
 
     def made(self, name: str) -> bool:
         """True the first time ``name`` is asked for (the caller then makes that table), False after."""

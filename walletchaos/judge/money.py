@@ -222,13 +222,23 @@ def answers_match_ledger(f: Facts) -> Result:
         f'OR aid(r[{i}]) IS DISTINCT FROM aid("{k}")))'
         for i, k in enumerate(("from", "to", "amount"), 1)
     )
+    # a definite refusal (409/422) of a key: a violation after its first acknowledgement, ambiguous before
+    # it when the key also has unknown attempts (counted here: the wording below only sees the violations)
+    refusals = f"""WITH t AS (SELECT * FROM calls
+            WHERE {TRANSFERS} AND (probe ->> '$') IS DISTINCT FROM 'other_body'),
+        k AS (SELECT key, bool_or(type = 'info') AS unknown, min(CASE WHEN coalesce("end", 0) = 0 THEN start
+                ELSE "end" END) FILTER (WHERE type = 'ok') AS first_ok FROM t GROUP BY key)
+        SELECT t.key, k.first_ok IS NOT NULL AND t.start > k.first_ok AS late, k.unknown
+        FROM t JOIN k USING (key)
+        WHERE t.type = 'fail' AND t.status IN (409, 422)"""
+    ambiguous = f.db.one(f"SELECT count(*) FROM ({refusals}) WHERE NOT late AND unknown")
     suspects = f.db.keys(
         f"""WITH oks AS (SELECT key, id, answered FROM calls
             WHERE {TRANSFERS} AND type = 'ok' AND (probe ->> '$') IS DISTINCT FROM 'other_body'),
         ids AS (SELECT key, aid(id) AS tid, json_type(id) AS kind FROM oks
             WHERE id IS NOT NULL AND id <> 'null')
-        SELECT key FROM calls WHERE {TRANSFERS}
-            AND ((probe ->> '$') = 'other_body' OR (type = 'fail' AND status IN (409, 422)))
+        SELECT key FROM calls WHERE {TRANSFERS} AND (probe ->> '$') = 'other_body'
+        UNION SELECT key FROM ({refusals}) WHERE late
         UNION SELECT key FROM ids GROUP BY key HAVING min(tid) <> max(tid) OR bool_or(kind NOT IN {_PLAIN})
         UNION SELECT ids.key FROM ids JOIN keys k ON k.key = ids.key AND k.tids > 0
             ANTI JOIN transfers t ON t.key = ids.key AND t.tid = ids.tid
@@ -242,7 +252,6 @@ def answers_match_ledger(f: Facts) -> Result:
     by_key = f.db.by_key(suspects)
     ledger_keys = f.db.ledger_keys(suspects)
     offenders: list[dict[str, Any]] = []
-    ambiguous = 0
     for key, calls in by_key.items():
         request = calls[0].value
         ledger_ids = ledger_keys.get(key) or {}  # transfer id -> postings
@@ -268,8 +277,6 @@ def answers_match_ledger(f: Facts) -> Result:
         for c in calls:
             if c.type == "fail" and c.status in (409, 422) and first_ok is not None and c.start > first_ok:
                 offenders.append(op(c, problem="acknowledged key later refused", error=c.invoke.get("error")))
-            elif c.type == "fail" and c.status in (409, 422) and any(x.type == "info" for x in calls):
-                ambiguous += 1
         resolved_answer = f.resolved.get(key)
         if isinstance(resolved_answer, dict):
             bad = _mismatch(resolved_answer, request)
@@ -459,17 +466,10 @@ def no_negative_balances(f: Facts) -> Result:
     offenders += [
         op(c, balance=c.value.get("balance")) for c in suspects if (c.value.get("balance") or 0) < 0
     ]
-    accounts = sorted(f.initial)
+    f.db.positions(f.initial)
     for account, balance, seq in f.db.rows(
-        """WITH init AS (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::HUGEINT[]) AS initial),
-        run AS (SELECT account, ord, seq, coalesce(init.initial, 0) + sum(delta) OVER (
-                    PARTITION BY account ORDER BY ord ROWS UNBOUNDED PRECEDING) AS balance,
-                min(ord) OVER (PARTITION BY account) AS first
-            FROM ledger LEFT JOIN init USING (account))
-        SELECT account, arg_min(balance, ord), arg_min(seq, ord) FROM run WHERE balance < 0
-        GROUP BY account ORDER BY min(first)""",
-        accounts,
-        [f.initial[a] for a in accounts],
+        """SELECT account, arg_min(balance, p), arg_min(seq, p) FROM positions WHERE balance < 0
+        GROUP BY account ORDER BY min(first)"""
     ):
         offenders.append(
             {"index": None, "account": account, "balance": int(balance), "seq": loads(seq), "replay": True}

@@ -21,24 +21,8 @@ NEVER = 1 << 62
 
 
 def positions(f: Facts) -> None:
-    """Makes the ``positions`` and ``accounts`` tables once per judge run."""
-    if not f.db.made("positions"):
-        return
-    accounts = sorted(f.initial)
-    f.db.rows(
-        """CREATE TEMP TABLE accounts AS SELECT a.account, a.initial, coalesce(n.postings, 0) AS postings
-        FROM (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::HUGEINT[]) AS initial) a
-        LEFT JOIN (SELECT account, count(*) AS postings FROM ledger GROUP BY account) n USING (account)""",
-        accounts,
-        [f.initial[a] for a in accounts],
-    )
-    f.db.rows(
-        """CREATE TEMP TABLE positions AS SELECT l.account, row_number() OVER w AS p,
-            a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack,
-            k.sent_at AS sent
-        FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
-        WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)"""
-    )
+    """Makes the ``positions`` and ``accounts`` tables once per judge run (``Columns.positions``)."""
+    f.db.positions(f.initial)
 
 
 def bounds(calls: str) -> str:
@@ -47,10 +31,6 @@ def bounds(calls: str) -> str:
     the greatest position whose transfer was acknowledged before start (0: none), hi the position before
     the least one whose transfer was first sent after stop (all of them: none)."""
     return f"""WITH c AS ({calls}),
-        acked AS (SELECT account, ack, max(p) OVER (PARTITION BY account ORDER BY ack
-            RANGE UNBOUNDED PRECEDING) AS lo FROM positions WHERE ack IS NOT NULL),
-        sent AS (SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent DESC
-            RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL),
         l AS (SELECT c.cid, a.lo FROM c ASOF LEFT JOIN acked a ON c.account = a.account AND c.start > a.ack),
         h AS (SELECT c.cid, s.after FROM c ASOF LEFT JOIN sent s ON c.account = s.account AND c.stop < s.sent)
         SELECT c.*, coalesce(l.lo, 0) AS lo, coalesce(h.after - 1, coalesce(a.postings, 0)) AS hi,
@@ -159,15 +139,17 @@ def reads(f: Facts, accounts: list[str]) -> list[Read]:
         WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
         AND aid(account) IN (SELECT unnest(?::VARCHAR[]))"""
     out = []
-    for cid, start, end, process, account, balance, lo, hi, initial, held in f.db.rows(
+    for cid, start, end, process, account, balance, lo, hi, initial, first, many in f.db.rows(
         f"""WITH b AS ({bounds(calls)})
-        SELECT b.cid, b.start, b."end", b.process, b.account, b.balance, b.lo, b.hi, b.initial,
-            list(p.p ORDER BY p.p) FILTER (WHERE p.p IS NOT NULL)
+        SELECT b.cid, any_value(b.start), any_value(b."end"), any_value(b.process), any_value(b.account),
+            any_value(b.balance), any_value(b.lo), any_value(b.hi), any_value(b.initial), min(p.p),
+            CASE WHEN count(p.p) > 1 THEN list(p.p ORDER BY p.p) END
         FROM b LEFT JOIN positions p
             ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
-        GROUP BY ALL ORDER BY b.start, b.cid""",
+        GROUP BY b.cid ORDER BY any_value(b.start), b.cid""",
         accounts,
     ):
+        held = many if many is not None else [] if first is None else [first]
         at_initial = [0] if lo == 0 and initial == balance else []
         out.append(
             Read(
@@ -180,7 +162,7 @@ def reads(f: Facts, accounts: list[str]) -> list[Read]:
                 lo,
                 hi,
                 int(initial),
-                at_initial + (held or []),
+                at_initial + held,
             )
         )
     return out
