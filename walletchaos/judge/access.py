@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..history import Call
-from .columns import TRANSFERS, loads
+from .columns import loads
 from .facts import Facts, aid
 from .model import Result
 from .money import op
@@ -22,11 +22,12 @@ def authorization(f: Facts) -> Result:
     account a belongs to a key sent by a session of a (``value.as == a``)."""
     probes = f.db.one("SELECT count(*) FROM calls WHERE f = 'unauthorized'")
     offenders = [op(c) for c in f.db.calls("f = 'unauthorized' AND type = 'ok'")]
-    debits = f"""WITH first AS (SELECT key, min(idx) AS idx FROM calls WHERE {TRANSFERS} GROUP BY key)
-        SELECT l.pos, l.key, l.account_json, l.account, aid(c."as") AS acting FROM ledger l
-        JOIN first USING (key) JOIN calls c ON c.idx = first.idx WHERE l.delta < 0"""
-    count = f.db.one(f"SELECT count(*) FROM ({debits})")
-    foreign = f.db.rows(f"SELECT key, account_json FROM ({debits}) WHERE acting <> account ORDER BY pos")
+    count, foreign = f.db.rows(
+        """SELECT count(*), list((l.key, l.account_json) ORDER BY l.pos)
+            FILTER (WHERE aid(c."as") <> l.account)
+        FROM ledger l JOIN keys k USING (key) JOIN calls c ON c.idx = k.first WHERE l.delta < 0"""
+    )[0]
+    foreign = [tuple(debit) for debit in foreign or []]
     by_key = f.db.by_key(k for k, _ in foreign)
     for key, account in foreign:
         call = by_key[key][0]

@@ -264,8 +264,7 @@ class Columns:
         """Makes, once, ``accounts`` (each of the run's accounts with its initial balance and how many
         postings it has) and ``positions``: every posting of the run's accounts at its position p (1, 2, ...
         in ``seq`` order; 0 is the initial balance) with the balance after it, its key, when its transfer
-        was first acknowledged and first sent, and ``first``, where its account first appears in the
-        ledger's ``seq`` order."""
+        was first acknowledged and first sent."""
         if not self.made("positions"):
             return
         accounts = sorted(initial)
@@ -280,8 +279,7 @@ class Columns:
         self.db.execute(
             f"""CREATE TEMP TABLE positions AS SELECT l.account, row_number() OVER w AS p,
                 a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack,
-                k.sent_at AS sent, l.seq, min({{'n': seq_number IS NULL, 'v': seq_number, 't': seq_text,
-                    'pos': pos}}) OVER (PARTITION BY l.account) AS first
+                k.sent_at AS sent, l.seq
             FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
             WINDOW w AS (PARTITION BY l.account ORDER BY {SEQ_ORDER})"""
         )

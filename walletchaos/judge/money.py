@@ -130,11 +130,12 @@ def conservation(f: Facts) -> Result:
 def durability(f: Facts) -> Result:
     """For every key with an ok transfer: the ledger holds a transfer with that key whose postings are
     -amount on ``from`` and +amount on ``to`` (both legs). info ops are not acknowledged: not required."""
-    acked = f.db.one("SELECT count(*) FROM keys WHERE first_ok IS NOT NULL")
-    suspects = f.db.keys(
-        f"""SELECT w.key FROM ({_WANTED.format(calls=_FIRST_OK)}) w
-        WHERE NOT w.plain OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.key = w.key AND {_MATCH})"""
-    )
+    acked, found = f.db.rows(
+        f"""SELECT count(*), list(w.key) FILTER (WHERE NOT w.plain
+            OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.key = w.key AND {_MATCH}))
+        FROM ({_WANTED.format(calls=_FIRST_OK)}) w"""
+    )[0]
+    suspects = found or []
     by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
     offenders = []
     for calls in by_key.values():
@@ -165,8 +166,10 @@ def applied_as_requested(f: Facts) -> Result:
             count(*) FILTER (WHERE NOT (w.plain AND {_MATCH})) AS wrong
         FROM ({_WANTED.format(calls="(SELECT key, first AS idx FROM keys WHERE tids > 0)")}) w
         JOIN transfers t ON t.key = w.key GROUP BY w.key"""
-    checked = f.db.one(f"SELECT coalesce(sum(transfers), 0)::BIGINT FROM ({mismatched})")
-    suspects = f.db.keys(f"SELECT key FROM ({mismatched}) WHERE wrong > 0")
+    checked, found = f.db.rows(
+        f"SELECT coalesce(sum(transfers), 0)::BIGINT, list(key) FILTER (WHERE wrong > 0) FROM ({mismatched})"
+    )[0]
+    suspects = found or []
     by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
     offenders = []
     for key, transfers in ledger.items():
@@ -218,8 +221,8 @@ def answers_match_ledger(f: Facts) -> Result:
     )
     # the keys the wording below must look at: a superset of those with an offender or an ambiguous refusal
     differs = " OR ".join(
-        f'(r[{i}] IS NOT NULL AND (json_type(r[{i}]) NOT IN {_PLAIN} OR json_type("{k}") NOT IN {_PLAIN} '
-        f'OR aid(r[{i}]) IS DISTINCT FROM aid("{k}")))'
+        f'(r[{i}] IS NOT NULL AND r[{i}] IS DISTINCT FROM "{k}" AND (json_type(r[{i}]) NOT IN {_PLAIN} '
+        f'OR json_type("{k}") NOT IN {_PLAIN} OR aid(r[{i}]) IS DISTINCT FROM aid("{k}")))'
         for i, k in enumerate(("from", "to", "amount"), 1)
     )
     # a definite refusal (409/422) of a key: a violation after its first acknowledgement, ambiguous before
@@ -468,8 +471,10 @@ def no_negative_balances(f: Facts) -> Result:
     ]
     f.db.positions(f.initial)
     for account, balance, seq in f.db.rows(
-        """SELECT account, arg_min(balance, p), arg_min(seq, p) FROM positions WHERE balance < 0
-        GROUP BY account ORDER BY min(first)"""
+        """WITH first AS (SELECT account, min({'n': seq_number IS NULL, 'v': seq_number, 't': seq_text,
+                'pos': pos}) AS first FROM ledger GROUP BY account)
+        SELECT account, arg_min(balance, p), arg_min(seq, p) FROM positions JOIN first USING (account)
+        WHERE balance < 0 GROUP BY account ORDER BY any_value(first)"""
     ):
         offenders.append(
             {"index": None, "account": account, "balance": int(balance), "seq": loads(seq), "replay": True}
