@@ -21,20 +21,14 @@ SESSION_FS = AVAILABILITY_FS
 
 
 aid = str
-"""An opaque id as a comparable string (None stays 'None', which matches nothing real). ``str`` itself, not
-a function around it: the judge calls it millions of times."""
-
-
-def read_balance(call: Call) -> int | None:
-    """The balance an acknowledged read returned, or None when it holds none a check can use (a 200 whose
-    body was cut off: histories written before the load classified those as unknown)."""
-    balance = call.value.get("balance") if call.f == "balance" and call.type == "ok" else None
-    return balance if isinstance(balance, int) and not isinstance(balance, bool) else None
+"""An opaque id as a comparable string (None stays 'None', which matches nothing real); the columns' SQL
+``aid()`` is the same function (``columns._AID``)."""
 
 
 def unavailable(call: Call) -> bool:
     """info, a definite failure that says the service was unavailable (5xx), or a 401 to the user's own
-    valid session (sessions lost on a restart or not shared across replicas: the wallet could not serve)."""
+    valid session (sessions lost on a restart or not shared across replicas: the wallet could not serve).
+    The reports' Python form of the judge's ``timing.UNAVAILABLE``."""
     if call.type == "info":
         return True
     if call.type != "fail":

@@ -109,7 +109,8 @@ def no_wrong_refusals(f: Facts) -> Result:
 
 
 class Read(NamedTuple):
-    """An acknowledged balance read of an integer balance (``facts.read_balance``), with the positions of
+    """An acknowledged balance read of an integer balance (a 200 whose body was cut off holds none a check
+    can use: histories written before the load classified those as unknown), with the positions of
     its account's ledger order it may have seen (lo..hi) and those at which the account held its balance."""
 
     idx: int

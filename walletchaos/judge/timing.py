@@ -18,7 +18,8 @@ BUCKET_NS = 100_000_000
 AVAILABILITY = "f IN (" + ", ".join(f"'{f}'" for f in AVAILABILITY_FS) + ")"
 """The client calls that count for availability (attackers' calls fail by design)."""
 UNAVAILABLE = "(type = 'info' OR (type = 'fail' AND (coalesce(status, 0) >= 500 OR status = 401)))"
-"""``facts.unavailable`` of an availability call (each is sent with its user's own session)."""
+"""``facts.unavailable`` of an availability call (each is sent with its user's own session): info, a 5xx,
+or a 401."""
 
 
 def overlapping(begin: int, end: int) -> str:
