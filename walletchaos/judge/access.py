@@ -172,7 +172,7 @@ def read_your_writes(f: Facts) -> Result:
     # time, history order on ties), when that debit had completed before the read began
     found: list[tuple[int, dict[str, Any]]] = []
     checked = 0
-    for index, balance, key, at, last_seen in f.db.rows(
+    for index, balance, key, at, last_seen in f.db.stream(
         """WITH ops AS (
             SELECT idx, process, aid("from") AS account, start, "end", key, NULL::HUGEINT AS balance
                 FROM calls WHERE f IN ('pay', 'p2p') AND type = 'ok' AND key IS NOT NULL AND key <> ''

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +269,7 @@ class Columns:
             return
         accounts = sorted(initial)
         self.db.execute(
-            """CREATE TEMP TABLE accounts AS
+            """CREATE TABLE accounts AS
             SELECT a.account, a.initial, coalesce(n.postings, 0) AS postings
             FROM (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::HUGEINT[]) AS initial) a
             LEFT JOIN (SELECT account, count(*) AS postings FROM ledger GROUP BY account) n
@@ -277,7 +277,7 @@ class Columns:
             [accounts, [initial[a] for a in accounts]],
         )
         self.db.execute(
-            f"""CREATE TEMP TABLE positions AS SELECT l.account, row_number() OVER w AS p,
+            f"""CREATE TABLE positions AS SELECT l.account, row_number() OVER w AS p,
                 a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack,
                 k.sent_at AS sent, l.seq
             FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
@@ -286,11 +286,11 @@ class Columns:
         # for ``refusals.bounds``: per account, by first acknowledgement the greatest position acknowledged
         # so far, and by first sending (latest first) the least position sent from then on
         self.db.execute(
-            """CREATE TEMP TABLE acked AS SELECT account, ack, max(p) OVER (PARTITION BY account ORDER BY ack
+            """CREATE TABLE acked AS SELECT account, ack, max(p) OVER (PARTITION BY account ORDER BY ack
                 RANGE UNBOUNDED PRECEDING) AS lo FROM positions WHERE ack IS NOT NULL"""
         )
         self.db.execute(
-            """CREATE TEMP TABLE sent AS SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent
+            """CREATE TABLE sent AS SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent
                 DESC RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL"""
         )
 
@@ -300,6 +300,18 @@ class Columns:
             return False
         self._made.add(name)
         return True
+
+    def stream(self, sql: str, *params: Any) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query a batch at a time (a read per client call, millions in a soak), on a cursor of
+        its own so that the caller may query meanwhile (the tables it reads are not TEMP: a cursor is a
+        connection of its own and does not see another's)."""
+        cursor = self.db.cursor()
+        try:
+            cursor.execute(sql, list(params))
+            while batch := cursor.fetchmany(8192):
+                yield from batch
+        finally:
+            cursor.close()
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return self.db.execute(sql, list(params)).fetchall()

@@ -10,6 +10,7 @@ one before the first posting whose transfer was first sent after it ended (``bou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .facts import SESSION_FS, Facts, aid
@@ -131,7 +132,7 @@ def consistent(f: Facts, accounts: list[str]) -> list[str]:
     return sorted(a for a in accounts if not f.snapshot or f.snapshot.get(a) == f.replay.get(a))
 
 
-def reads(f: Facts, accounts: list[str]) -> list[Read]:
+def reads(f: Facts, accounts: list[str]) -> Iterator[Read]:
     """Every acknowledged balance read of these accounts with an integer balance, by invoke time (history
     order on ties)."""
     positions(f)
@@ -139,8 +140,7 @@ def reads(f: Facts, accounts: list[str]) -> list[Read]:
         process, balance::HUGEINT AS balance FROM calls
         WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
         AND aid(account) IN (SELECT unnest(?::VARCHAR[]))"""
-    out = []
-    for cid, start, end, process, account, balance, lo, hi, initial, first, many in f.db.rows(
+    for cid, start, end, process, account, balance, lo, hi, initial, first, many in f.db.stream(
         f"""WITH b AS ({bounds(calls)})
         SELECT b.cid, any_value(b.start), any_value(b."end"), any_value(b.process), any_value(b.account),
             any_value(b.balance), any_value(b.lo), any_value(b.hi), any_value(b.initial), min(p.p),
@@ -152,7 +152,7 @@ def reads(f: Facts, accounts: list[str]) -> list[Read]:
     ):
         held = many if many is not None else [] if first is None else [first]
         at_initial = [0] if lo == 0 and initial == balance else []
-        out.append(
+        yield (
             Read(
                 cid,
                 start,
@@ -166,7 +166,6 @@ def reads(f: Facts, accounts: list[str]) -> list[Read]:
                 at_initial + held,
             )
         )
-    return out
 
 
 def reads_in_order(f: Facts) -> Result:
