@@ -26,7 +26,12 @@ def messy(seed: int) -> list[dict[str, Any]]:
         kind = rng.choices(["invoke", "ok", "fail", "info"], [5, 3, 1, 1])[0]
         rec: dict[str, Any] = {"process": process, "op": op, "type": kind, "f": "pay", "time": n * 1000}
         if kind == "invoke":
-            rec["value"] = {"key": f"k{op}", "from": rng.choice([7, "7", "a"]), "to": 8, "amount": rng.randrange(9)}
+            rec["value"] = {
+                "key": f"k{op}",
+                "from": rng.choice([7, "7", "a"]),
+                "to": 8,
+                "amount": rng.randrange(9),
+            }
         else:
             rec["status"] = {"ok": 201, "fail": 422, "info": 0}[kind]
             if rng.random() < 0.5:

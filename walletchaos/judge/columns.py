@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +46,8 @@ _AID = """CREATE MACRO aid(j) AS CASE WHEN j IS NULL THEN 'None' WHEN starts_wit
     ELSE j::VARCHAR END"""
 
 
-_VALUE_FIELDS = (
-    "from",
-    "to",
-    "amount",
-    "account",
-    "as",
-    "via",
-    "probe",
-    "refund_of",
-    "legit",
-    "id",
-    "balance",
-)
+_VALUE_FIELDS = ("from", "to", "amount", "account", "as", "probe", "refund_of", "id", "balance")
+"""The merged value's fields the checks query (``value.via`` is the invoke's own: ``asked``)."""
 
 
 def _fields() -> str:
@@ -135,46 +124,32 @@ class Columns:
 
     def __init__(self, history: Records) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
-        self._made: set[str] = set()
+        self._positions = False
         big = history.stat().st_size > 64 << 20 if isinstance(history, Path) else len(history) > 250_000
         self.db = duckdb.connect(  # one thread for a short run: its queries are too small to share
             config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1) if big else 1}
         )
-        self.db.execute(f"SET temp_directory = '{self._tmp.name}'")
+        self.db.execute(f"SET temp_directory = '{_quoted(Path(self._tmp.name))}'")
         self.db.execute(_AID)
-        if isinstance(history, Path):
-            self._load_calls(history)
-        else:
-            path = Path(self._tmp.name) / "history.jsonl"
-            _write_jsonl(path, history)
-            self._load_calls(path)
-            path.unlink()
-        self.others: list[dict[str, Any]] = [
-            {
-                k: json.loads(v) if k in _JSON_FIELDS else v
-                for k, v in zip(_RECORD, row, strict=True)
-                if v is not None
-            }
-            for row in self.db.execute(
-                f"SELECT {', '.join(_RECORD)} FROM h WHERE f IS NULL OR f NOT IN ({_CLIENT}) ORDER BY pos"
-            ).fetchall()
-        ]
+        self.others: list[dict[str, Any]] = []
         """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
-        for name in ("VIEW h", "TABLE raw") if self._raw else ("TABLE h",):
-            self.db.execute(f"DROP {name}")
+        self._read(history, "history.jsonl", self._load_calls)
+
+    def _read(self, source: Records, name: str, load: Callable[[Path], None]) -> None:
+        """``load`` a JSONL file: ``source`` itself, or its records written to a temporary one."""
+        if isinstance(source, Path):
+            load(source)
+            return
+        path = Path(self._tmp.name) / name
+        _write_jsonl(path, source)
+        load(path)
+        path.unlink()
 
     def load_ledger(self, ledger: Records, accounts: Iterable[str]) -> None:
         """The ledger's postings on ``accounts`` (the run's own)."""
         self.db.execute("CREATE TABLE run_accounts (account VARCHAR PRIMARY KEY)")
         self.db.execute("INSERT INTO run_accounts SELECT unnest(?::VARCHAR[])", [sorted(set(accounts))])
-        if isinstance(ledger, Path):
-            self._load_ledger(ledger)
-            self._derive()
-            return
-        path = Path(self._tmp.name) / "ledger.jsonl"
-        _write_jsonl(path, ledger)
-        self._load_ledger(path)
-        path.unlink()
+        self._read(ledger, "ledger.jsonl", self._load_ledger)
         self._derive()
 
     def _derive(self) -> None:
@@ -199,7 +174,8 @@ class Columns:
         )
 
     def _load_calls(self, path: Path) -> None:
-        """Reads the history into ``h`` (every record) and pairs its client calls into ``calls``."""
+        """Reads the history into ``h`` (every record), pairs its client calls into ``calls`` and keeps the
+        other records in ``others``."""
         # Record order is the rowid of a table created from the file as it is: DuckDB keeps a scan's order
         # for CREATE TABLE AS (preserve_insertion_order), but not under a WHERE (measured: a filtered
         # table's rowids were out of file order in 12 of 12 runs). A merged history numbers its records in
@@ -212,16 +188,16 @@ class Columns:
             f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_HISTORY_COLUMNS}, "
             "ignore_errors = true)"
         )
-        self._raw = True
         self.db.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {read}")
         self.db.execute("CREATE TEMP VIEW h AS SELECT rowid AS pos, * FROM raw")
         if self.db.execute("SELECT count(*) FROM h WHERE index IS DISTINCT FROM pos").fetchone() != (0,):
             self.db.execute("DROP VIEW h")
             self.db.execute("DROP TABLE raw")
-            self._raw = False
             self.db.execute(
-                f"CREATE TEMP TABLE h AS SELECT ordinality - 1 AS pos, * FROM {read} WITH ORDINALITY"
+                f"CREATE TEMP TABLE raw AS SELECT ordinality - 1 AS pos, * EXCLUDE (ordinality) FROM {read} "
+                "WITH ORDINALITY"
             )
+            self.db.execute("CREATE TEMP VIEW h AS SELECT * FROM raw")
         # history.pair: the last invoke of an id, and the first completion after it (in record order)
         self.db.execute(
             "CREATE TEMP TABLE inv AS SELECT process, op, max(pos) AS ipos FROM h WHERE type = 'invoke' "
@@ -244,8 +220,18 @@ class Columns:
             LEFT JOIN dn ON dn.process = inv.process AND dn.op = inv.op
             LEFT JOIN h d ON d.pos = dn.dpos))"""
         )
-        for name in ("inv", "dn"):
-            self.db.execute(f"DROP TABLE {name}")
+        self.others = [
+            {
+                k: json.loads(v) if k in _JSON_FIELDS else v
+                for k, v in zip(_RECORD, row, strict=True)
+                if v is not None
+            }
+            for row in self.db.execute(
+                f"SELECT {', '.join(_RECORD)} FROM h WHERE f IS NULL OR f NOT IN ({_CLIENT}) ORDER BY pos"
+            ).fetchall()
+        ]
+        for name in ("TABLE inv", "TABLE dn", "VIEW h", "TABLE raw"):
+            self.db.execute(f"DROP {name}")
 
     def _load_ledger(self, path: Path) -> None:
         read = f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_LEDGER_COLUMNS})"
@@ -265,8 +251,9 @@ class Columns:
         postings it has) and ``positions``: every posting of the run's accounts at its position p (1, 2, ...
         in ``seq`` order; 0 is the initial balance) with the balance after it, its key, when its transfer
         was first acknowledged and first sent."""
-        if not self.made("positions"):
+        if self._positions:
             return
+        self._positions = True
         accounts = sorted(initial)
         self.db.execute(
             """CREATE TABLE accounts AS
@@ -293,13 +280,6 @@ class Columns:
             """CREATE TABLE sent AS SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent
                 DESC RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL"""
         )
-
-    def made(self, name: str) -> bool:
-        """True the first time ``name`` is asked for (the caller then makes that table), False after."""
-        if name in self._made:
-            return False
-        self._made.add(name)
-        return True
 
     def stream(self, sql: str, *params: Any) -> Iterator[tuple[Any, ...]]:
         """The rows of a query a batch at a time (a read per client call, millions in a soak), on a cursor of
