@@ -74,7 +74,7 @@ def no_wrong_refusals(f: Facts) -> Result:
     for c in f.db.calls(f"type = 'fail' AND ({branches[0]} OR {branches[1]})"):
         if c.status == 404:
             named = [aid(c.value[k]) for k in ("from", "to", "account") if k in c.value]
-            if named and all(a in set(known) for a in named):
+            if named and all(a in f.initial for a in named):
                 offenders.append(op(c, problem="404 for accounts that exist"))
         else:
             offenders.append(op(c, problem="401 to the user's own session"))
