@@ -73,27 +73,24 @@ def time_to_detect(f: Facts, w: FaultWindow, success: float) -> float | None:
     return None
 
 
+def _kth_latency(f: Facts, where: str, latency: str, k: int) -> float:
+    """The k-th smallest (from 0) of the ``latency`` (an SQL expression, ns) of the calls ``where`` selects,
+    in seconds."""
+    sql = f"SELECT {latency} AS lat FROM calls WHERE {where} ORDER BY lat LIMIT 1 OFFSET ?"
+    return int(f.db.one(sql, k)) / 1e9
+
+
 def _median_latency(f: Facts, where: str) -> float:
+    """sorted(latencies of the ok calls)[n // 2], where a completion at 0 counts as none."""
     n = f.db.one(f"SELECT count(*) FROM calls WHERE {where} AND type = 'ok'")
-    if not n:
-        return 0.0
-    lat = f.db.one(
-        f"""SELECT CASE WHEN coalesce("end", 0) = 0 THEN start ELSE "end" END - start AS lat FROM calls
-        WHERE {where} AND type = 'ok' ORDER BY lat LIMIT 1 OFFSET ?""",
-        n // 2,
-    )
-    return int(lat) / 1e9
+    latency = 'CASE WHEN coalesce("end", 0) = 0 THEN start ELSE "end" END - start'
+    return _kth_latency(f, f"{where} AND type = 'ok'", latency, n // 2) if n else 0.0
 
 
 def _nth_latency(f: Facts, where: str, end: str, n: int) -> float:
     """The 99th percentile as the judge takes it: sorted latencies[min(n - 1, int(n * 0.99))], in seconds,
     where a call never completed ends at ``end`` (an SQL expression)."""
-    lat = f.db.one(
-        f'SELECT coalesce("end", {end}) - start AS lat FROM calls WHERE {where} '
-        "ORDER BY lat LIMIT 1 OFFSET ?",
-        min(n - 1, int(n * 0.99)),
-    )
-    return int(lat) / 1e9
+    return _kth_latency(f, where, f'coalesce("end", {end}) - start', min(n - 1, int(n * 0.99)))
 
 
 def on_path(target: str) -> str:
