@@ -35,7 +35,7 @@ lint: setup
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
 
-# Every figure of bench/ one after the other, then one table (about 13 minutes, estimated; BENCH_ARGS=--quick: 3).
+# Every figure of bench/ one after the other, then one table (about 12 minutes; BENCH_ARGS=--quick: 3).
 bench:
 	@bash scripts/setup.sh --with-bench
 	@$(PY) bench/run_all.py $(BENCH_ARGS)
