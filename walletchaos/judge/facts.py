@@ -76,8 +76,6 @@ class Facts:
     """How the load process ended: ``{"returncode", "clean"}`` (empty in older histories)."""
     balancer: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per replica (``wallet{i}``), the balancer's counters at the end of the load (empty without one)."""
-    harness: list[Call] = field(default_factory=list)
-    """The calls that are not client calls (set-up, faults, snapshots, the harness's own): few, in Python."""
 
     @classmethod
     def build(cls, scenario: Scenario, history: Records, audit: dict[str, Any]) -> Facts:
@@ -120,7 +118,6 @@ class Facts:
             [c for c in calls if c.f == "snapshot"],
             next((c.value for c in calls if c.f == "load_exit"), {}),
             next((c.value.get("replicas", {}) for c in calls if c.f == "balancer" and c.type == "ok"), {}),
-            calls,
         )
 
     # -- derived views ---------------------------------------------------------------------------------------
