@@ -576,6 +576,24 @@ def test_a_client_whose_reads_go_back_in_the_ledger_order_is_caught() -> None:
     assert result(verdict(other_client), "reads_in_order").valid is True
 
 
+def test_a_read_matching_several_positions_goes_back_only_behind_all_of_them() -> None:
+    """The account goes 1000 -> 1100 -> 1000 while every read runs: a read of 1000 after one of 1100 matches
+    position 2 (not going back), and a later 1100 matches only position 1, behind it."""
+
+    def book(*reads: int) -> Book:
+        b = Book({"a": 1_000, "b": 1_000})
+        b.transfer("k1", "b", "a", 100, kind="info", status=0, applied=True)  # in flight for every read
+        b.transfer("k2", "a", "b", 100, kind="info", status=0, applied=True)
+        for balance in reads:
+            b.read("a", balance=balance)
+        return b
+
+    assert result(verdict(book(1_100, 1_000)), "reads_in_order").valid is True
+    back = result(verdict(book(1_100, 1_000, 1_100)), "reads_in_order")
+    assert back.valid is False and back.count == 1
+    assert back.first is not None and back.first["problem"] == "went back"
+
+
 def test_a_run_whose_load_made_no_op_or_failed_is_unknown_never_valid() -> None:
     v = verdict(Book({1: 100, 2: 0}))
     r = result(v, "load ran")

@@ -10,7 +10,6 @@ one before the first posting whose transfer was first sent after it ended (``bou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .facts import SESSION_FS, Facts, aid
@@ -111,8 +110,9 @@ def no_wrong_refusals(f: Facts) -> Result:
 
 class Read(NamedTuple):
     """An acknowledged balance read of an integer balance (a 200 whose body was cut off holds none a check
-    can use: histories written before the load classified those as unknown), with the positions of
-    its account's ledger order it may have seen (lo..hi) and those at which the account held its balance."""
+    can use: histories written before the load classified those as unknown), with the positions of its
+    account's ledger order, among those it may have seen, at which the account held its balance (0: the
+    initial balance)."""
 
     idx: int
     start: int
@@ -120,9 +120,6 @@ class Read(NamedTuple):
     process: str
     account: str
     balance: int
-    lo: int
-    hi: int
-    initial: int
     held: list[int]
 
 
@@ -132,40 +129,33 @@ def consistent(f: Facts, accounts: list[str]) -> list[str]:
     return sorted(a for a in accounts if not f.snapshot or f.snapshot.get(a) == f.replay.get(a))
 
 
-def reads(f: Facts, accounts: list[str]) -> Iterator[Read]:
-    """Every acknowledged balance read of these accounts with an integer balance, by invoke time (history
-    order on ties)."""
+READS = "reads_held"
+"""The table ``held_reads`` makes: one row per read, its window lo..hi and the positions it matches."""
+
+
+def held_reads(f: Facts, accounts: list[str]) -> None:
+    """Makes ``READS``: every acknowledged balance read of these accounts with an integer balance, its
+    positions lo..hi (``bounds``), whether the initial balance matches it (``at_initial``: lo is 0 and it
+    equals the initial balance), and the positions in lo..hi at which the account held its balance: how
+    many (``n``), the least (``first``) and, when more than one, all of them (``many``)."""
     positions(f)
     calls = f"""SELECT idx AS cid, aid(account) AS account, start, coalesce("end", {NEVER}) AS stop, "end",
         process, balance::HUGEINT AS balance FROM calls
         WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
         AND aid(account) IN (SELECT unnest(?::VARCHAR[]))"""
-    for cid, start, end, process, account, balance, lo, hi, initial, first, many in f.db.stream(
-        f"""WITH b AS ({bounds(calls)})
-        SELECT b.cid, any_value(b.start), any_value(b."end"), any_value(b.process), any_value(b.account),
-            any_value(b.balance), any_value(b.lo), any_value(b.hi), any_value(b.initial), min(p.p),
-            CASE WHEN count(p.p) > 1 THEN list(p.p ORDER BY p.p) END
+    f.db.rows(
+        f"""CREATE TABLE {READS} AS WITH b AS ({bounds(calls)})
+        SELECT b.cid, any_value(b.start) AS start, any_value(b."end") AS "end",
+            any_value(b.process) AS process, any_value(b.account) AS account,
+            any_value(b.balance) AS balance, any_value(b.lo) AS lo, any_value(b.hi) AS hi,
+            any_value(b.initial) AS initial,
+            any_value(b.lo = 0 AND b.initial = b.balance) AS at_initial, min(p.p) AS first, count(p.p) AS n,
+            CASE WHEN count(p.p) > 1 THEN list(p.p ORDER BY p.p) END AS many
         FROM b LEFT JOIN positions p
             ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
-        GROUP BY b.cid ORDER BY any_value(b.start), b.cid""",
+        GROUP BY b.cid""",
         accounts,
-    ):
-        held = many if many is not None else [] if first is None else [first]
-        at_initial = [0] if lo == 0 and initial == balance else []
-        yield (
-            Read(
-                cid,
-                start,
-                end,
-                process,
-                account,
-                int(balance),
-                lo,
-                hi,
-                int(initial),
-                at_initial + held,
-            )
-        )
+    )
 
 
 def reads_in_order(f: Facts) -> Result:
@@ -176,19 +166,40 @@ def reads_in_order(f: Facts) -> Result:
     client never shows an earlier point of the account's ledger order than the one before it (the latest
     position matching it is before the earliest position matching the previous read). Accounts whose
     stored balance differs from the ledger are left to balances_match_ledger."""
-    found: list[tuple[int, dict[str, Any]]] = []  # (index, what) of each offending read
-    checked = 0
+    held_reads(f, consistent(f, list(f.initial)))
+    try:
+        return _reads_in_order(f)
+    finally:
+        f.db.rows(f"DROP TABLE {READS}")
+
+
+def _reads_in_order(f: Facts) -> Result:
+    checked = f.db.one(f"SELECT count(*) FROM {READS}")
+    # (start, index, what) of each offending read: those of a balance the account never held while they
+    # ran, straight from SQL
+    found: list[tuple[int, int, dict[str, Any]]] = [
+        (start, idx, {"balance": int(balance), "possible": window_range(f, account, lo, hi, int(initial))})
+        for idx, start, account, balance, lo, hi, initial in f.db.rows(
+            f"""SELECT cid, start, account, balance, lo, hi, initial FROM {READS}
+            WHERE lo <= hi AND n = 0 AND NOT at_initial"""
+        )
+    ]
+    # and those that went back per client: the fold below, on the sessions (client, account) where a read
+    # could have: one whose reads match more than one position each, or match positions that decrease
+    # (a session whose reads each match one position, never decreasing, never goes back)
+    suspects = f"""SELECT DISTINCT process, account FROM (
+            SELECT process, account, held, h,
+                lag(h) OVER (PARTITION BY process, account ORDER BY start, cid) AS before
+            FROM (SELECT *, n + at_initial::INT AS held, CASE WHEN at_initial THEN 0 ELSE first END AS h
+                FROM {READS}) WHERE held > 0)
+        WHERE held > 1 OR h < before"""
     last: dict[tuple[str, str], tuple[int, Read]] = {}  # (client, account) -> earliest position, read
-    for c in reads(f, consistent(f, list(f.initial))):
-        checked += 1
-        if c.lo <= c.hi and not c.held:  # the balance is not one the account held while the read ran
-            found.append(
-                (
-                    c.idx,
-                    {"balance": c.balance, "possible": window_range(f, c.account, c.lo, c.hi, c.initial)},
-                )
-            )
-            continue
+    for idx, start, end, process, account, balance, at_initial, first, many in f.db.stream(
+        f"""SELECT cid, start, "end", process, account, balance, at_initial, first, many FROM {READS}
+        SEMI JOIN ({suspects}) s USING (process, account) ORDER BY start, cid"""
+    ):
+        matched = many if many is not None else [] if first is None else [first]
+        c = Read(idx, start, end, process, account, int(balance), ([0] if at_initial else []) + matched)
         # per client: a read after the previous one ended sits at or after the previous read's position
         session = (c.process, c.account)
         floor, previous = last.get(session, (0, None))
@@ -200,13 +211,13 @@ def reads_in_order(f: Facts) -> Result:
             and c.held
             and not after
         ):
-            found.append(
-                (c.idx, {"balance": c.balance, "problem": "went back", "previous_read": previous.idx})
-            )
+            what = {"balance": c.balance, "problem": "went back", "previous_read": previous.idx}
+            found.append((c.start, c.idx, what))
             after = c.held
         if after:
             last[session] = (after[0], c)
-    offenders = worded(f, found)
+    found.sort(key=lambda x: (x[0], x[1]))
+    offenders = worded(f, [(idx, what) for _, idx, what in found])
     return Result.from_offenders(
         "reads_in_order",
         "invariant",
