@@ -170,9 +170,7 @@ def read_your_writes(f: Facts) -> Result:
     accounts = consistent(f, f.db.keys("SELECT DISTINCT account FROM ledger"))
     # each read with the latest acknowledged debit of its account by the same client before it (by invoke
     # time, history order on ties), when that debit had completed before the read began
-    found: list[tuple[int, dict[str, Any]]] = []
-    checked = 0
-    for index, balance, key, at, last_seen in f.db.stream(
+    checked, stale = f.db.rows(
         """WITH ops AS (
             SELECT idx, process, aid("from") AS account, start, "end", key, NULL::HUGEINT AS balance
                 FROM calls WHERE f IN ('pay', 'p2p') AND type = 'ok' AND key IS NOT NULL AND key <> ''
@@ -183,17 +181,16 @@ def read_your_writes(f: Facts) -> Result:
         r AS (SELECT * FROM t WHERE key IS NULL),
         d AS (SELECT * FROM t WHERE key IS NOT NULL),
         rd AS (SELECT r.idx, r.account, r.start, r.balance, d."end" AS debit_end, d.key AS debit_key FROM r
-            ASOF JOIN d ON d.process = r.process AND d.account = r.account AND r.t > d.t)
-        SELECT rd.idx, rd.balance, rd.debit_key,
-            (SELECT min(p) - 1 FROM positions p WHERE p.account = rd.account AND p.key = rd.debit_key),
+            ASOF JOIN d ON d.process = r.process AND d.account = r.account AND r.t > d.t),
+        q AS (SELECT rd.idx, rd.balance, rd.debit_key,
+            (SELECT min(p) - 1 FROM positions p WHERE p.account = rd.account AND p.key = rd.debit_key) AS debit_at,
             coalesce((SELECT max(p) - 1 FROM positions p
-                WHERE p.account = rd.account AND p.balance = rd.balance), -1)
-        FROM rd WHERE rd.debit_end < rd.start ORDER BY rd.idx""",
+                WHERE p.account = rd.account AND p.balance = rd.balance), -1) AS last_seen
+            FROM rd WHERE rd.debit_end < rd.start)
+        SELECT count(*), list((idx, balance, debit_key) ORDER BY idx) FILTER (WHERE last_seen < debit_at) FROM q""",
         accounts,
-    ):
-        checked += 1
-        if at is not None and last_seen < at:
-            found.append((index, {"balance": int(balance), "after_key": key}))
+    )[0]
+    found = [(i, {"balance": int(b), "after_key": k}) for i, b, k in stale or []]
     offenders = worded(f, found)
     return Result.from_offenders(
         "read_your_writes",
