@@ -183,11 +183,13 @@ def read_your_writes(f: Facts) -> Result:
         rd AS (SELECT r.idx, r.account, r.start, r.balance, d."end" AS debit_end, d.key AS debit_key FROM r
             ASOF JOIN d ON d.process = r.process AND d.account = r.account AND r.t > d.t),
         q AS (SELECT rd.idx, rd.balance, rd.debit_key,
-            (SELECT min(p) - 1 FROM positions p WHERE p.account = rd.account AND p.key = rd.debit_key) AS debit_at,
+            (SELECT min(p) - 1 FROM positions p
+                WHERE p.account = rd.account AND p.key = rd.debit_key) AS debit_at,
             coalesce((SELECT max(p) - 1 FROM positions p
                 WHERE p.account = rd.account AND p.balance = rd.balance), -1) AS last_seen
             FROM rd WHERE rd.debit_end < rd.start)
-        SELECT count(*), list((idx, balance, debit_key) ORDER BY idx) FILTER (WHERE last_seen < debit_at) FROM q""",
+        SELECT count(*), list((idx, balance, debit_key) ORDER BY idx) FILTER (WHERE last_seen < debit_at)
+        FROM q""",
         accounts,
     )[0]
     found = [(i, {"balance": int(b), "after_key": k}) for i, b, k in stale or []]

@@ -48,14 +48,21 @@ _AID = """CREATE MACRO aid(j) AS CASE WHEN j IS NULL THEN 'None' WHEN starts_wit
 
 _VALUE_FIELDS = ("from", "to", "amount", "account", "as", "probe", "refund_of", "id", "balance")
 """The merged value's fields the checks query (``value.via`` is the invoke's own: ``asked``)."""
+_RESPONSE_FIELDS = ("from", "to", "amount")
+"""The answer's ``response`` fields the checks query, as ``response_<name>`` (the completion's own)."""
 
 
 def _fields() -> str:
-    """The value fields of the merged view {**asked, **answered} (JSON): the answer's field when it has one
-    (each record's value parsed once for all of them)."""
-    paths = "[" + ", ".join(f"'$.\"{n}\"'" for n in _VALUE_FIELDS) + "]"
-    picked = ", ".join(f'coalesce(a[{i}], q[{i}]) AS "{n}"' for i, n in enumerate(_VALUE_FIELDS, 1))
-    return f"{picked} FROM (SELECT *, json_extract(answered, {paths}) AS a, json_extract(asked, {paths}) AS q"
+    """The value fields of the merged view {**asked, **answered} (JSON): the answer's field when it has one;
+    and the answer's response fields (each record's value parsed once for all of them)."""
+    asked = [f"'$.\"{n}\"'" for n in _VALUE_FIELDS]
+    answered = asked + [f"'$.response.\"{n}\"'" for n in _RESPONSE_FIELDS]
+    picked = [f'coalesce(a[{i}], q[{i}]) AS "{n}"' for i, n in enumerate(_VALUE_FIELDS, 1)]
+    picked += [f"a[{i}] AS response_{n}" for i, n in enumerate(_RESPONSE_FIELDS, len(_VALUE_FIELDS) + 1)]
+    return (
+        f"{', '.join(picked)} FROM (SELECT *, json_extract(answered, [{', '.join(answered)}]) AS a, "
+        f"json_extract(asked, [{', '.join(asked)}]) AS q"
+    )
 
 
 _CLIENT = ", ".join(f"'{f}'" for f in CLIENT_FS)

@@ -227,30 +227,32 @@ def answers_match_ledger(f: Facts) -> Result:
     )
     # a definite refusal (409/422) of a key: a violation after its first acknowledgement, ambiguous before
     # it when the key also has unknown attempts (counted here: the wording below only sees the violations)
-    refusals = f"""WITH t AS (SELECT * FROM calls
+    ambiguous, late = f.db.rows(
+        f"""WITH t AS (SELECT key, type, status, start, "end" FROM calls
             WHERE {TRANSFERS} AND (probe ->> '$') IS DISTINCT FROM 'other_body'),
+        refused AS (SELECT key, start FROM t WHERE type = 'fail' AND status IN (409, 422)),
         k AS (SELECT key, bool_or(type = 'info') AS unknown, min(CASE WHEN coalesce("end", 0) = 0 THEN start
-                ELSE "end" END) FILTER (WHERE type = 'ok') AS first_ok FROM t GROUP BY key)
-        SELECT t.key, k.first_ok IS NOT NULL AND t.start > k.first_ok AS late, k.unknown
-        FROM t JOIN k USING (key)
-        WHERE t.type = 'fail' AND t.status IN (409, 422)"""
-    ambiguous = f.db.one(f"SELECT count(*) FROM ({refusals}) WHERE NOT late AND unknown")
+                ELSE "end" END) FILTER (WHERE type = 'ok') AS first_ok
+            FROM t SEMI JOIN refused USING (key) GROUP BY key),
+        r AS (SELECT refused.key, k.first_ok IS NOT NULL AND refused.start > k.first_ok AS late, k.unknown
+            FROM refused JOIN k USING (key))
+        SELECT count(*) FILTER (WHERE NOT late AND unknown), list(DISTINCT key) FILTER (WHERE late) FROM r"""
+    )[0]
     suspects = f.db.keys(
-        f"""WITH oks AS (SELECT key, id, answered FROM calls
+        f"""WITH oks AS (SELECT key, id, response_from, response_to, response_amount FROM calls
             WHERE {TRANSFERS} AND type = 'ok' AND (probe ->> '$') IS DISTINCT FROM 'other_body'),
         ids AS (SELECT key, aid(id) AS tid, json_type(id) AS kind FROM oks
             WHERE id IS NOT NULL AND id <> 'null')
         SELECT key FROM calls WHERE {TRANSFERS} AND (probe ->> '$') = 'other_body'
-        UNION SELECT key FROM ({refusals}) WHERE late
         UNION SELECT key FROM ids GROUP BY key HAVING min(tid) <> max(tid) OR bool_or(kind NOT IN {_PLAIN})
         UNION SELECT ids.key FROM ids JOIN keys k ON k.key = ids.key AND k.tids > 0
             ANTI JOIN transfers t ON t.key = ids.key AND t.tid = ids.tid
-        UNION SELECT key FROM (SELECT o.key, json_extract(o.answered, ['$.response."from"', '$.response."to"',
-                '$.response."amount"']) AS r, q."from", q."to", q.amount
+        UNION SELECT key FROM (SELECT o.key, [o.response_from, o.response_to, o.response_amount] AS r,
+                q."from", q."to", q.amount
             FROM oks o JOIN keys k USING (key) JOIN calls q ON q.idx = k.first)
             WHERE {differs}
         UNION SELECT unnest(?::VARCHAR[])""",
-        resolved,
+        resolved + (late or []),
     )
     by_key = f.db.by_key(suspects)
     ledger_keys = f.db.ledger_keys(suspects)
