@@ -131,7 +131,7 @@ class Columns:
 
     def __init__(self, history: Records) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
-        self._positions = False
+        self._made: set[str] = set()
         big = history.stat().st_size > 64 << 20 if isinstance(history, Path) else len(history) > 250_000
         self.db = duckdb.connect(  # one thread for a short run: its queries are too small to share
             config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1) if big else 1}
@@ -258,9 +258,9 @@ class Columns:
         postings it has) and ``positions``: every posting of the run's accounts at its position p (1, 2, ...
         in ``seq`` order; 0 is the initial balance) with the balance after it, its key, when its transfer
         was first acknowledged and first sent."""
-        if self._positions:
+        if "positions" in self._made:
             return
-        self._positions = True
+        self._made.add("positions")
         accounts = sorted(initial)
         self.db.execute(
             """CREATE TABLE accounts AS
@@ -287,6 +287,14 @@ class Columns:
             """CREATE TABLE sent AS SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent
                 DESC RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL"""
         )
+
+    def table(self, name: str, sql: str) -> str:
+        """Makes table ``name`` as ``sql`` once per judgement (checks that share it ask for it by name, and
+        the first makes it); its name."""
+        if name not in self._made:
+            self.db.execute(f"CREATE TABLE {name} AS {sql}")
+            self._made.add(name)
+        return name
 
     def stream(self, sql: str, *params: Any) -> Iterator[tuple[Any, ...]]:
         """The rows of a query a batch at a time (a read per client call, millions in a soak), on a cursor of

@@ -45,18 +45,24 @@ def _wanted(value: dict[str, Any]) -> list[tuple[str, int]]:
 _PLAIN = "('VARCHAR', 'BIGINT', 'UBIGINT')"
 _FIRST = "SELECT key, first AS idx FROM keys"
 """Each key's first transfer call (``by_key[key][0]``)."""
-_FIRST_OK = "(SELECT key, first_ok AS idx FROM keys WHERE first_ok IS NOT NULL)"
-"""Each key's first acknowledged transfer call."""
 _WANTED = (
-    "SELECT c.key, least(a, b) AS lo, greatest(a, b) AS hi, plain FROM (SELECT c.key, "
-    "{{'a': aid(c.\"from\"), 'd': -TRY_CAST(c.amount AS BIGINT)}} AS a, "
-    "{{'a': aid(c.\"to\"), 'd': TRY_CAST(c.amount AS BIGINT)}} AS b, "
+    "SELECT c.idx, c.key, least(a, b) AS lo, greatest(a, b) AS hi, plain FROM (SELECT c.idx, c.key, "
+    "{'a': aid(c.\"from\"), 'd': -TRY_CAST(c.amount AS BIGINT)} AS a, "
+    "{'a': aid(c.\"to\"), 'd': TRY_CAST(c.amount AS BIGINT)} AS b, "
     f"coalesce(json_type(c.amount) IN ('BIGINT', 'UBIGINT') AND json_type(c.\"from\") IN {_PLAIN} "
     f'AND json_type(c."to") IN {_PLAIN}, false) AS plain '
-    "FROM {calls} x JOIN calls c ON c.idx = x.idx) c"
+    "FROM calls c SEMI JOIN (SELECT first AS idx FROM keys UNION SELECT first_ok FROM keys) x "
+    "ON c.idx = x.idx) c"
 )
-"""``_wanted`` of the calls a query names (key, idx) as its least and greatest leg, with ``plain`` false
-when a field is not an integer or a string id (the Python decides those)."""
+"""``_wanted`` of each key's first and first acknowledged transfer call, by idx: its least and greatest leg,
+with ``plain`` false when a field is not an integer or a string id (the Python decides those)."""
+
+
+def wanted(f: Facts) -> str:
+    """The table of ``_WANTED`` (durability and applied_as_requested read it), made once."""
+    return f.db.table("wanted", _WANTED)
+
+
 _MATCH = "(t.postings = 2 AND t.lo = w.lo AND t.hi = w.hi)"
 """A ledger transfer ``t`` has exactly the wanted legs ``w`` (two postings, the same two legs)."""
 
@@ -133,7 +139,7 @@ def durability(f: Facts) -> Result:
     acked, found = f.db.rows(
         f"""SELECT count(*), list(w.key) FILTER (WHERE NOT w.plain
             OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.key = w.key AND {_MATCH}))
-        FROM ({_WANTED.format(calls=_FIRST_OK)}) w"""
+        FROM keys k JOIN {wanted(f)} w ON w.idx = k.first_ok"""
     )[0]
     suspects = found or []
     by_key, ledger = f.db.by_key(suspects), f.db.ledger_keys(suspects)
@@ -164,8 +170,8 @@ def applied_as_requested(f: Facts) -> Result:
     transfer id is a violation."""
     mismatched = f"""SELECT w.key, count(*) AS transfers,
             count(*) FILTER (WHERE NOT (w.plain AND {_MATCH})) AS wrong
-        FROM ({_WANTED.format(calls="(SELECT key, first AS idx FROM keys WHERE tids > 0)")}) w
-        JOIN transfers t ON t.key = w.key GROUP BY w.key"""
+        FROM keys k JOIN {wanted(f)} w ON w.idx = k.first JOIN transfers t ON t.key = w.key
+        WHERE k.tids > 0 GROUP BY w.key"""
     checked, found = f.db.rows(
         f"SELECT coalesce(sum(transfers), 0)::BIGINT, list(key) FILTER (WHERE wrong > 0) FROM ({mismatched})"
     )[0]
