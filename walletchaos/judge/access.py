@@ -177,11 +177,11 @@ def read_your_writes(f: Facts) -> Result:
             UNION ALL SELECT idx, process, aid(account), start, "end", NULL, balance::HUGEINT FROM calls
                 WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
                 AND aid(account) IN (SELECT unnest(?::VARCHAR[]))),
-        t AS (SELECT *, row_number() OVER (ORDER BY start, idx) AS t FROM ops),
-        r AS (SELECT * FROM t WHERE key IS NULL),
-        d AS (SELECT * FROM t WHERE key IS NOT NULL),
+        r AS (SELECT * FROM ops WHERE key IS NULL),
+        d AS (SELECT * FROM ops WHERE key IS NOT NULL),
         rd AS (SELECT r.idx, r.account, r.start, r.balance, d."end" AS debit_end, d.key AS debit_key FROM r
-            ASOF JOIN d ON d.process = r.process AND d.account = r.account AND r.t > d.t),
+            ASOF JOIN d ON d.process = r.process AND d.account = r.account
+                AND (r.start, r.idx) > (d.start, d.idx)),
         q AS (SELECT rd.idx, rd.balance, rd.debit_key,
             (SELECT min(p) - 1 FROM positions p
                 WHERE p.account = rd.account AND p.key = rd.debit_key) AS debit_at,
