@@ -4,7 +4,8 @@ then compares a later judge against the saved file, check by check and field by 
 
 The histories: bench/judge_scaling.py's synthetic correct history at two sizes, the same histories broken
 in several ways (postings altered, lost and duplicated, a snapshot balance off, an acknowledged answer
-rewritten, a completion lost) so that failing paths are compared too, and every complete run directory under
+rewritten, a completion lost, a debit sent with the payee's session, a read of a balance never held, an
+applied transfer answered 422) so that failing paths are compared too, and every complete run directory under
 RUNS (default ``runs/``: whatever runs this checkout has made, defect runs included).
 
     .venv/bin/python bench/judge_identity.py save /tmp/before.json [--runs runs]
@@ -70,7 +71,37 @@ def broken(records: list[dict[str, Any]], audit: dict[str, Any], seed: int) -> I
         done = [i for i, rec in enumerate(r) if rec.get("f") == "pay" and rec["type"] == "ok"]
         del r[done[len(done) // 2]]
 
-    for change in (altered, lost, duplicated, snapshot_off, answer_rewritten, completion_lost):
+    def middle(r: Any, f: str, kind: str) -> int:
+        """The index of the middle record of a completed ``f`` of this ``kind``."""
+        found = [i for i, rec in enumerate(r) if rec.get("f") == f and rec["type"] == kind]
+        return found[len(found) // 2]
+
+    def invoke_of(r: Any, done: int) -> dict[str, Any]:
+        rec = r[done]
+        return next(x for x in reversed(r[:done]) if (x["process"], x["op"]) == (rec["process"], rec["op"]))
+
+    def foreign_debit(r: Any, a: Any) -> None:  # authorization: a payer's debit sent with the payee's session
+        asked = invoke_of(r, middle(r, "pay", "ok"))
+        asked["value"] = {**asked["value"], "as": asked["value"]["to"]}
+
+    def stale_read(r: Any, a: Any) -> None:  # reads_in_order, read_your_writes: a balance never held
+        r[middle(r, "balance", "ok")]["value"] = {"balance": 10**9 - 123_457}
+
+    def wrong_refusal(r: Any, a: Any) -> None:  # no_wrong_refusals, failed_not_applied: 422 yet applied
+        done = r[middle(r, "pay", "ok")]
+        done.update(type="fail", status=422, error="insufficient_funds", value=None)
+
+    for change in (
+        altered,
+        lost,
+        duplicated,
+        snapshot_off,
+        answer_rewritten,
+        completion_lost,
+        foreign_debit,
+        stale_read,
+        wrong_refusal,
+    ):
         yield (change.__name__, *variant(change))
 
 
