@@ -288,11 +288,11 @@ class Columns:
                 DESC RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL"""
         )
 
-    def table(self, name: str, sql: str) -> str:
+    def table(self, name: str, sql: str, *params: Any) -> str:
         """Makes table ``name`` as ``sql`` once per judgement (checks that share it ask for it by name, and
-        the first makes it); its name."""
+        the first makes it; it goes with the connection); its name."""
         if name not in self._made:
-            self.db.execute(f"CREATE TABLE {name} AS {sql}")
+            self.db.execute(f"CREATE TABLE {name} AS {sql}", list(params))
             self._made.add(name)
         return name
 

@@ -129,22 +129,20 @@ def consistent(f: Facts, accounts: list[str]) -> list[str]:
     return sorted(a for a in accounts if not f.snapshot or f.snapshot.get(a) == f.replay.get(a))
 
 
-READS = "reads_held"
-"""The table ``held_reads`` makes: one row per read, its window lo..hi and the positions it matches."""
-
-
-def held_reads(f: Facts, accounts: list[str]) -> None:
-    """Makes ``READS``: every acknowledged balance read of these accounts with an integer balance, its
-    positions lo..hi (``bounds``), whether the initial balance matches it (``at_initial``: lo is 0 and it
-    equals the initial balance), and the positions in lo..hi at which the account held its balance: how
-    many (``n``), the least (``first``) and, when more than one, all of them (``many``)."""
+def held_reads(f: Facts) -> str:
+    """The table of every acknowledged balance read of an account whose stored balance matches the ledger
+    (``consistent``) with an integer balance, its positions lo..hi (``bounds``), whether the initial balance
+    matches it (``at_initial``: lo is 0 and it equals the initial balance), and the positions in lo..hi at
+    which the account held its balance: how many (``n``), the least (``first``) and, when more than one,
+    all of them (``many``). Made once."""
     positions(f)
     calls = f"""SELECT idx AS cid, aid(account) AS account, start, coalesce("end", {NEVER}) AS stop, "end",
         process, balance::HUGEINT AS balance FROM calls
         WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
         AND aid(account) IN (SELECT unnest(?::VARCHAR[]))"""
-    f.db.rows(
-        f"""CREATE TABLE {READS} AS WITH b AS ({bounds(calls)})
+    return f.db.table(
+        "held_reads",
+        f"""WITH b AS ({bounds(calls)})
         SELECT b.cid, any_value(b.start) AS start, any_value(b."end") AS "end",
             any_value(b.process) AS process, any_value(b.account) AS account,
             any_value(b.balance) AS balance, any_value(b.lo) AS lo, any_value(b.hi) AS hi,
@@ -154,7 +152,7 @@ def held_reads(f: Facts, accounts: list[str]) -> None:
         FROM b LEFT JOIN positions p
             ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
         GROUP BY b.cid""",
-        accounts,
+        consistent(f, list(f.initial)),
     )
 
 
@@ -166,21 +164,14 @@ def reads_in_order(f: Facts) -> Result:
     client never shows an earlier point of the account's ledger order than the one before it (the latest
     position matching it is before the earliest position matching the previous read). Accounts whose
     stored balance differs from the ledger are left to balances_match_ledger."""
-    held_reads(f, consistent(f, list(f.initial)))
-    try:
-        return _reads_in_order(f)
-    finally:
-        f.db.rows(f"DROP TABLE {READS}")
-
-
-def _reads_in_order(f: Facts) -> Result:
-    checked = f.db.one(f"SELECT count(*) FROM {READS}")
+    reads = held_reads(f)
+    checked = f.db.one(f"SELECT count(*) FROM {reads}")
     # (start, index, what) of each offending read: those of a balance the account never held while they
     # ran, straight from SQL
     found: list[tuple[int, int, dict[str, Any]]] = [
         (start, idx, {"balance": int(balance), "possible": window_range(f, account, lo, hi, int(initial))})
         for idx, start, account, balance, lo, hi, initial in f.db.rows(
-            f"""SELECT cid, start, account, balance, lo, hi, initial FROM {READS}
+            f"""SELECT cid, start, account, balance, lo, hi, initial FROM {reads}
             WHERE lo <= hi AND n = 0 AND NOT at_initial"""
         )
     ]
@@ -191,11 +182,11 @@ def _reads_in_order(f: Facts) -> Result:
             SELECT process, account, held, h,
                 lag(h) OVER (PARTITION BY process, account ORDER BY start, cid) AS before
             FROM (SELECT *, n + at_initial::INT AS held, CASE WHEN at_initial THEN 0 ELSE first END AS h
-                FROM {READS}) WHERE held > 0)
+                FROM {reads}) WHERE held > 0)
         WHERE held > 1 OR h < before"""
     last: dict[tuple[str, str], tuple[int, Read]] = {}  # (client, account) -> earliest position, read
     for idx, start, end, process, account, balance, at_initial, first, many in f.db.stream(
-        f"""SELECT cid, start, "end", process, account, balance, at_initial, first, many FROM {READS}
+        f"""SELECT cid, start, "end", process, account, balance, at_initial, first, many FROM {reads}
         SEMI JOIN ({suspects}) s USING (process, account) ORDER BY start, cid"""
     ):
         matched = many if many is not None else [] if first is None else [first]
