@@ -9,7 +9,16 @@ import difflib
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .durations import parse_span
 from .targets import SINGLE, split_target
@@ -101,6 +110,16 @@ class Phase(Model):
         if self.arrivals is not None and self.users < 1:
             raise ValueError("an arrivals phase needs users >= 1 (the pool that runs its arrivals)")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An open phase is written without the closed model's ``rate`` (never acted on there), so that a
+        written scenario (a run directory's ``scenario.json``) reads back: ``rate`` beside ``arrivals`` is
+        refused."""
+        data: dict[str, Any] = dump(self)
+        if self.open:
+            data.pop("rate", None)
+        return data
 
     @property
     def open(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ from tests.unit.builders import Book, scenario
 from tests.unit.test_loader import problems
 from walletchaos import judge
 from walletchaos.load.arrivals import phase_at, schedule
+from walletchaos.loader import load_scenario
 from walletchaos.ops import Fn, Kind, Op
-from walletchaos.scenario import Phase
+from walletchaos.scenario import Phase, Scenario
 
 S = 10**9
 PHASES: list[Phase] = [
@@ -64,6 +66,18 @@ load:
     closed = "name: t\nslo: {dropped: 0.01}\nload:\n  shape:\n    - {phase: p, for: 5s, users: 5}\n"
     found = problems(tmp_path, closed)
     assert any("s.yaml:2" in p and "dropped" in p and "nothing can be dropped" in p for p in found), found
+
+
+def test_a_stored_open_model_scenario_reads_back(tmp_path: Path) -> None:
+    """A run directory's scenario.json (the whole model, defaults included) reads back as the same scenario:
+    `walletchaos analyze` of a singles_day run failed on the closed model's default `rate` written beside
+    `arrivals`, which a scenario may not give together."""
+    sc = load_scenario(Path("scenarios/singles_day.yaml"))
+    stored = json.loads(json.dumps(sc.model_dump(mode="json", by_alias=True)))
+    assert Scenario.model_validate(stored) == sc
+    assert all("rate" not in p for p in stored["load"]["shape"] if p.get("arrivals") is not None)
+    closed = [p for p in stored["load"]["shape"] if p.get("arrivals") is None]
+    assert closed and all("rate" in p for p in closed)  # closed phases keep theirs
 
 
 def _judged(load_exit: dict[str, Any], **slo: Any) -> judge.Result:
