@@ -130,6 +130,12 @@ def test_shipped_scenario_passes_on_the_correct_wallet(tmp_path: Path, name: str
     verdict = verdict_of(tmp_path)
     bad = [(r["name"], r["summary"]) for r in verdict["results"] if r["valid"] != "valid"]
     assert done.returncode == 0, (bad, done.stderr[-2000:])
+    # the run directory reads back (its scenario.json included: an open-model one did not) to the same verdict
+    again = subprocess.run(
+        [*CLI, "analyze", str(tmp_path / "latest")], capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert verdict_of(tmp_path)["valid"] == "valid"
     if name == "lockout_attack":  # 5 s sessions: clients renew them, and expired ones are probed and refused
         records = [
             json.loads(line) for line in (tmp_path / "latest" / "history.jsonl").read_text().splitlines()
