@@ -38,14 +38,9 @@ def bounds(calls: str) -> str:
         FROM c JOIN l USING (cid) JOIN h USING (cid) LEFT JOIN accounts a USING (account)"""
 
 
-def window_range(f: Facts, account: str, lo: int, hi: int, initial: int) -> list[int]:
-    """[min, max] of the balances the account held at positions lo..hi."""
-    low, high = f.db.rows(
-        "SELECT min(balance), max(balance) FROM positions WHERE account = ? AND p BETWEEN ? AND ?",
-        account,
-        max(lo, 1),
-        hi,
-    )[0]
+def window_range(low: Any, high: Any, lo: int, initial: int) -> list[int]:
+    """[min, max] of the balances an account held at positions lo..hi, from the least and greatest balance
+    after its postings there (None: none) and its initial balance (position 0)."""
     held = [int(b) for b in (low, high) if b is not None] + ([initial] if lo == 0 else [])
     return [min(held), max(held)]
 
@@ -169,10 +164,13 @@ def reads_in_order(f: Facts) -> Result:
     # (start, index, what) of each offending read: those of a balance the account never held while they
     # ran, straight from SQL
     found: list[tuple[int, int, dict[str, Any]]] = [
-        (start, idx, {"balance": int(balance), "possible": window_range(f, account, lo, hi, int(initial))})
-        for idx, start, account, balance, lo, hi, initial in f.db.rows(
-            f"""SELECT cid, start, account, balance, lo, hi, initial FROM {reads}
-            WHERE lo <= hi AND n = 0 AND NOT at_initial"""
+        (start, idx, {"balance": int(balance), "possible": window_range(low, high, lo, int(initial))})
+        for idx, start, balance, lo, initial, low, high in f.db.rows(
+            f"""SELECT r.cid, r.start, r.balance, r.lo, r.initial, min(p.balance), max(p.balance)
+            FROM {reads} r LEFT JOIN positions p
+                ON p.account = r.account AND p.p BETWEEN greatest(r.lo, 1) AND r.hi
+            WHERE r.lo <= r.hi AND r.n = 0 AND NOT r.at_initial
+            GROUP BY r.cid, r.start, r.balance, r.lo, r.initial"""
         )
     ]
     # and those that went back per client: the fold below, on the sessions (client, account) where a read
