@@ -34,22 +34,25 @@ def _token(client: httpx.Client) -> str:
 def _concurrent(
     wallet: Wallet, jobs: list[tuple[str, str, int, int, int]], timeout_s: float = 10
 ) -> list[int]:
-    """jobs: (token, key, src, dst, amount); returns status codes (599 for a transport error)."""
+    """jobs: (token, key, src, dst, amount); returns status codes (599 for a transport error). One client for
+    all: a client made per request costs 0.2-0.4 s under 16 threads, inside a timed request's time."""
 
-    def one(job: tuple[str, str, int, int, int]) -> int:
-        token, key, src, dst, amount = job
-        try:
-            with httpx.Client(base_url=wallet.url, timeout=timeout_s) as http:
+    limits = httpx.Limits(max_connections=16)
+    with httpx.Client(base_url=wallet.url, timeout=timeout_s, limits=limits) as http:
+
+        def one(job: tuple[str, str, int, int, int]) -> int:
+            token, key, src, dst, amount = job
+            try:
                 return http.post(
                     "/v1/transfers",
                     json={"from": src, "to": dst, "amount": amount, "currency": "CNY"},
                     headers={"Idempotency-Key": key, "Authorization": f"Bearer {token}"},
                 ).status_code
-        except httpx.HTTPError:
-            return 599
+            except httpx.HTTPError:
+                return 599
 
-    with ThreadPoolExecutor(16) as pool:
-        return list(pool.map(one, jobs))
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(one, jobs))
 
 
 def test_catalog_documents_every_defect() -> None:

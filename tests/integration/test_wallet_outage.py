@@ -15,18 +15,22 @@ from walletchaos.stack.proc import free_port
 
 
 def _burst(wallet: Wallet, token: str, src: int, dst: int, tag: str, n: int = 40) -> list[tuple[int, float]]:
-    def one(i: int) -> tuple[int, float]:
-        started = time.monotonic()
-        with httpx.Client(base_url=wallet.url, timeout=5) as http:
+    """(status, seconds) of n transfers from 8 threads; the time is the request's alone. (Each request built
+    its own client inside the timing once: 8 threads making clients at once take 0.17-0.26 s each, up to
+    0.38 s, on this VM, and a CI run saw 1.03 s against the wallet's 0.75 s deadline.)"""
+    with httpx.Client(base_url=wallet.url, timeout=5, limits=httpx.Limits(max_connections=8)) as http:
+
+        def one(i: int) -> tuple[int, float]:
+            started = time.monotonic()
             r = http.post(
                 "/v1/transfers",
                 json={"from": src, "to": dst, "amount": 1, "currency": "CNY"},
                 headers={"Idempotency-Key": f"{tag}-{i}", "Authorization": f"Bearer {token}"},
             )
-        return r.status_code, time.monotonic() - started
+            return r.status_code, time.monotonic() - started
 
-    with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(one, range(n)))
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, range(n)))
 
 
 def wallet_pool_size() -> int:
