@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judge_scaling import history
 
 from tests.unit.builders import scenario
+from walletchaos import history as hist
 from walletchaos import judge, store
 from walletchaos.scenario import Scenario
 
@@ -119,7 +120,10 @@ def cases(runs: Path) -> Iterator[Case]:
         except Exception as exc:  # an incomplete or foreign directory: named, not compared
             print(f"skipped {path}: {exc}", file=sys.stderr)
             continue
-        yield str(path), run.scenario, run.history, run.audit
+        audit = run.audit  # as lists, as the Python judge (5090bc5) takes them
+        if isinstance(audit.get("ledger"), Path):
+            audit["ledger"] = [json.loads(line) for line in audit["ledger"].open() if line.strip()]
+        yield str(path), run.scenario, hist.read(path / "history.jsonl"), audit
 
 
 def verdict(sc: Scenario, records: list[dict[str, Any]], audit: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from . import html, junit, markdown, openmetrics, verdict_json
 
 def judged(run_dir: Path) -> tuple[StoredRun, judge.Verdict]:
     run = load_run(run_dir)
-    return run, judge.check(run.scenario, run.history, run.audit)
+    return run, judge.check(run.scenario, run.path / "history.jsonl", run.audit)  # checked by load_run
 
 
 def write_all(run_dir: Path, single_file: bool = False) -> judge.Verdict:

@@ -53,14 +53,21 @@ def faults(verdict: judge.Verdict) -> list[dict[str, Any]]:
     ]
 
 
-def balancer(run: StoredRun) -> dict[str, Any] | None:
-    """The balancer's per-replica counters recorded at the end of the load (None: no balancer)."""
-    done = (r for r in run.history if r["f"] == Fn.BALANCER and r["type"] == "ok")
-    return next((r.get("value", {}).get("replicas") for r in done), None)
+def harness(run: StoredRun) -> tuple[dict[str, Any] | None, str]:
+    """From one pass over the history: the balancer's per-replica counters recorded at the end of the load
+    (None: no balancer) and the clock of its times (``load_start`` when it has a load_start op)."""
+    replicas, clock = None, "harness"
+    for r in run.history:
+        if r["f"] == Fn.BALANCER and r["type"] == "ok" and replicas is None:
+            replicas = r.get("value", {}).get("replicas")
+        elif r["f"] == Fn.LOAD_START:
+            clock = "load_start"
+    return replicas, clock
 
 
 def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:
     body = verdict.to_json()
+    replicas, clock = harness(run)
     return {
         "schema": SCHEMA,
         "scenario": run.scenario.name,
@@ -71,10 +78,10 @@ def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:
         "exit_code": verdict.exit_code,
         "rerun": run.meta.get("rerun"),
         "versions": run.meta.get("versions"),
-        "clock": "load_start" if any(r["f"] == Fn.LOAD_START for r in run.history) else "harness",
+        "clock": clock,
         "stats": body["stats"],
         "load": summary.build(run).to_json(),
-        "balancer": balancer(run),
+        "balancer": replicas,
         "faults": faults(verdict),
         "results": body["results"],
     }

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,19 +93,23 @@ def final_audit(
     admin: WalletAdmin,
     unknown_keys: list[str],
     credentials: list[Credential],
+    ledger: Path,
     attempts: int = 5,
     pause_s: float = 1.0,
 ) -> dict[str, Any]:
     """Read the ledger, resolve unknown keys by key, take the snapshot, read the ledger again; repeat until
     the two ledger reads agree (a late commit lands between them otherwise). Then every account is read
-    through its owner's own session."""
+    through its owner's own session. The second read of the last attempt is the audit's ledger, written to
+    ``ledger`` as it streams (``audit["ledger"]`` is that path): neither read is held in memory, they are
+    compared by count and digest."""
     reads = 0
     for _ in range(attempts):
         reads += 2
-        before = admin.ledger()
+        before = admin.ledger_to(None)
         resolutions, unresolved = _resolve(admin, unknown_keys)
         snapshot = admin.snapshot()
-        after = admin.ledger()
+        with open(ledger, "w") as out:
+            after = admin.ledger_to(out)
         if before == after:
             break
         time.sleep(pause_s)
@@ -112,7 +117,7 @@ def final_audit(
         "resolutions": resolutions,
         "unresolved": unresolved,
         "snapshot": snapshot,
-        "ledger": after,
+        "ledger": ledger,
         "ledger_stable": before == after,
         "ledger_reads": reads,
         "version": admin.version(),
@@ -120,7 +125,7 @@ def final_audit(
     if before != after:
         audit["ledger_unstable_reason"] = (
             f"the ledger changed between the two reads around the snapshot in {attempts} attempts "
-            f"({len(before)} -> {len(after)} postings in the last)"
+            f"({before[0]} -> {after[0]} postings in the last)"
         )
     audit["owner_reads"] = owner_reads(admin.base_url, credentials)
     return audit

@@ -24,7 +24,7 @@ A timeout, reset or 5xx other than a declared 503 is ``info``, never ``fail``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -104,13 +104,17 @@ def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL history, each checked against the schema (``ops.Op``). A last line cut short
-    (the writer was killed mid-write) is skipped; a broken or off-schema line anywhere else is a
-    HistoryError naming the file, the line and the field. Read line by line (the file's text is never held
-    whole) with the collector paused."""
-    records: list[dict[str, Any]] = []
+    """Every record of a JSONL history (``records``), held as a list with the collector paused."""
+    with gcpause.paused():
+        return list(records(path))
+
+
+def records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSONL history one at a time (the file is never held whole), each checked against the
+    schema (``ops.Op``). A last line cut short (the writer was killed mid-write) is skipped; a broken or
+    off-schema line anywhere else is a HistoryError naming the file, the line and the field."""
     broken: tuple[int, ValueError] | None = None  # a line that is not JSON: fine only if it is the last
-    with open(path) as f, gcpause.paused():
+    with open(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -125,5 +129,20 @@ def read(path: Path) -> list[dict[str, Any]]:
                 Op.check(rec)
             except HistoryError as exc:
                 raise HistoryError(f"{path}:{number}: {exc}") from None
-            records.append(rec)
-    return records
+            yield rec
+
+
+class File:
+    """A history file as an iterable of its records: each iteration reads it again (``records``), so a long
+    run's history is never held in memory by those who only pass over it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return records(self.path)
+
+    def check(self) -> None:
+        """Reads every record once: a HistoryError for the first broken or off-schema line."""
+        for _ in self:
+            pass

@@ -473,7 +473,7 @@ class Run:
             from .stack.proc import http_ok, wait_until
 
             wait_until(lambda: http_ok(admin_url + "/readyz"), 30, "the wallet to be ready for the audit")
-            return final_audit(admin, self._unknown_keys(), self.credentials)
+            return final_audit(admin, self._unknown_keys(), self.credentials, self.run_dir / store.LEDGER)
         finally:
             admin.close()
 
@@ -503,7 +503,7 @@ class Run:
         history.write(self.run_dir / "history.jsonl", merged)
         (self.run_dir / "client-history.jsonl").unlink(missing_ok=True)
         (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords
-        store.write_json(self.run_dir / "audit.json", audit)
+        store.write_audit(self.run_dir, audit)
         verdict = None
         try:
             if audit and not self.interrupted:

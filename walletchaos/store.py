@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,22 +41,49 @@ def write_json(path: Path, data: Any) -> None:
 class StoredRun:
     path: Path
     scenario: Scenario
-    history: list[dict[str, Any]]
+    history: Iterable[dict[str, Any]]
+    """Its records: a ``history.File`` (read again on each pass) for a stored run, or the list just merged."""
     audit: dict[str, Any]
     meta: dict[str, Any]
 
 
+LEDGER = "ledger.jsonl"
+"""The audit's ledger beside ``audit.json``, one posting per line as the wallet streamed it."""
+
+
+def write_audit(run: Path, audit: dict[str, Any]) -> None:
+    """``audit.json``; its ledger (a file in the run directory) is named by its file name."""
+    ledger = audit.get("ledger")
+    write_json(run / "audit.json", {**audit, "ledger": ledger.name} if isinstance(ledger, Path) else audit)
+
+
+def read_audit(run: Path) -> dict[str, Any]:
+    """``audit.json`` with its ledger: the path of its file in the run directory, or the postings inline (a
+    run directory written before the ledger had a file of its own)."""
+    with gcpause.paused():  # an inline ledger: a dict per posting
+        audit: dict[str, Any] = json.loads((run / "audit.json").read_text())
+    ledger = audit.get("ledger")
+    if isinstance(ledger, str):
+        if ledger != LEDGER or not (run / ledger).is_file():
+            raise ScenarioError(
+                [f"{run / 'audit.json'}: ledger: expected the file {LEDGER!r} beside it, got {ledger!r}"]
+            )
+        audit["ledger"] = run / ledger
+    return audit
+
+
 def load_run(path: Path) -> StoredRun:
+    """A stored run, its history checked record by record (a HistoryError, worded as a ScenarioError, for the
+    first broken line) but not held: reports and the judge read the file."""
     path = path.resolve()
     needed = ["scenario.json", "history.jsonl", "audit.json", "run.json"]
     missing = [n for n in needed if not (path / n).is_file()]
     if missing:
         raise ScenarioError([f"{path}: not a complete run directory (missing {', '.join(missing)})"])
     scenario = Scenario.model_validate(json.loads((path / "scenario.json").read_text()))
+    records = history.File(path / "history.jsonl")
     try:
-        records = history.read(path / "history.jsonl")
+        records.check()
     except history.HistoryError as exc:
         raise ScenarioError([f"not a walletchaos history: {exc}"]) from None
-    with gcpause.paused():  # the audit's ledger: a dict per posting
-        audit = json.loads((path / "audit.json").read_text())
-    return StoredRun(path, scenario, records, audit, json.loads((path / "run.json").read_text()))
+    return StoredRun(path, scenario, records, read_audit(path), json.loads((path / "run.json").read_text()))

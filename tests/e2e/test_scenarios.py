@@ -54,6 +54,7 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
         "run.json",
         "history.jsonl",
         "audit.json",
+        "ledger.jsonl",
         "verdict.json",
         "junit.xml",
         "summary.md",
@@ -77,6 +78,9 @@ def test_smoke_passes_and_leaves_a_complete_run_directory(tmp_path: Path) -> Non
         "durability",
         "lockout",
     }
+    assert json.loads((run_dir / "audit.json").read_text())["ledger"] == "ledger.jsonl"
+    postings = [json.loads(line) for line in (run_dir / "ledger.jsonl").read_text().splitlines()]
+    assert len(postings) >= verdict["stats"]["ledger_postings"] > 0 and sum(p["delta"] for p in postings) == 0
     records = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     faults = [r for r in records if r["process"] == "nemesis"]
     assert [r["f"] for r in faults if r["type"] == "ok"] == ["apply", "heal", "apply", "heal"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from ..history import Call
+from ..history import Call, File
 from ..ops import CLIENT_FS, TRANSFER_FS
 
 MEMORY_LIMIT = os.environ.get("WALLETCHAOS_JUDGE_MEMORY", "768MB")
@@ -120,8 +120,9 @@ def posting_of(row: list[Any]) -> dict[str, Any]:
     }
 
 
-Records = list[dict[str, Any]] | Path
-"""Records in memory, or a JSONL file of them (a run directory's ``history.jsonl``)."""
+Records = list[dict[str, Any]] | Path | File
+"""Records in memory, or a JSONL file of them (a run directory's ``history.jsonl``; a stored run's
+``history.File``)."""
 
 
 class Columns:
@@ -132,6 +133,7 @@ class Columns:
     def __init__(self, history: Records) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
         self._made: set[str] = set()
+        history = history.path if isinstance(history, File) else history
         big = history.stat().st_size > 64 << 20 if isinstance(history, Path) else len(history) > 250_000
         self.db = duckdb.connect(  # one thread for a short run: its queries are too small to share
             config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1) if big else 1}
@@ -142,7 +144,7 @@ class Columns:
         """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
         self._read(history, "history.jsonl", self._load_calls)
 
-    def _read(self, source: Records, name: str, load: Callable[[Path], None]) -> None:
+    def _read(self, source: list[dict[str, Any]] | Path, name: str, load: Callable[[Path], None]) -> None:
         """``load`` a JSONL file: ``source`` itself, or its records written to a temporary one."""
         if isinstance(source, Path):
             load(source)
@@ -152,7 +154,7 @@ class Columns:
         load(path)
         path.unlink()
 
-    def load_ledger(self, ledger: Records, accounts: Iterable[str]) -> None:
+    def load_ledger(self, ledger: list[dict[str, Any]] | Path, accounts: Iterable[str]) -> None:
         """The ledger's postings on ``accounts`` (the run's own)."""
         self.db.execute("CREATE TABLE run_accounts (account VARCHAR PRIMARY KEY)")
         self.db.execute("INSERT INTO run_accounts SELECT unnest(?::VARCHAR[])", [sorted(set(accounts))])
