@@ -45,8 +45,15 @@ def _fault_color(name: str) -> str:
         return "#999999"
 
 
-def _op_times(run: StoredRun) -> dict[int, float]:
-    return {int(r["index"]): r["time"] / 1e9 for r in run.history if r["type"] == "invoke"}
+def _op_times(run: StoredRun, wanted: set[Any]) -> dict[int, float]:
+    """The invoke times (s) of the ops ``wanted`` (by index): one pass over the history holding only those."""
+    if not wanted:
+        return {}
+    return {
+        int(r["index"]): r["time"] / 1e9
+        for r in run.history
+        if r["type"] == "invoke" and int(r["index"]) in wanted
+    }
 
 
 def _label(text: str | None, where: str) -> dict[str, Any]:
@@ -206,19 +213,21 @@ def timeline(
                     line_color=RECOVERY_FILL,
                     **_label(f"recovered +{f['recovery_s']:.1f}s" if row == 2 else None, "bottom right"),
                 )
-    times = _op_times(run)
+    marked = [
+        (r.name, label, op)
+        for r in verdict.violated()
+        for label in ("first", "worst", "last")
+        if (op := getattr(r, label)) is not None
+    ]
+    times = _op_times(run, {op.get("index") for _, _, op in marked} - {None})
     end = max(s.t, default=0.0)
     marks_x, marks_y, marks_text = [], [], []
-    for r in verdict.violated():
-        for label in ("first", "worst", "last"):
-            op = getattr(r, label)
-            if op is None:
-                continue
-            at = times.get(op.get("index")) if op.get("index") is not None else end
-            if at is not None:
-                marks_x.append(at)
-                marks_y.append(0)
-                marks_text.append(f"{r.name} ({label}): {json.dumps(op, default=str)[:160]}")
+    for name, label, op in marked:
+        at = times.get(op.get("index")) if op.get("index") is not None else end
+        if at is not None:
+            marks_x.append(at)
+            marks_y.append(0)
+            marks_text.append(f"{name} ({label}): {json.dumps(op, default=str)[:160]}")
     if marks_x:
         fig.add_trace(
             go.Scatter(

@@ -10,17 +10,16 @@ intended start on the load clock, time 0 = the load's start).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from walletchaos.history import Call
+from walletchaos.judge.columns import Columns
 from walletchaos.plan import make_plan
 from walletchaos.store import StoredRun
 
-from .series import client_calls
+from . import calls
 
 ALL = "all"
 
@@ -67,46 +66,69 @@ class Summary:
         return {"by_op": [r.to_json() for r in self.by_op], "by_phase": [r.to_json() for r in self.by_phase]}
 
 
-def _intended(c: Call) -> int:
-    return int(c.invoke.get("intended", c.start))
+class _Row:
+    """One row's counts and latency histogram (microseconds, at least 1), filled a group of calls at once."""
 
+    def __init__(self) -> None:
+        self.hist = HdrHistogram(1, 3_600_000_000, 3)  # microseconds, up to an hour
+        self.counts = {"ok": 0, "fail": 0, "info": 0}
+        self.n = 0
 
-def _row(name: str, calls: Iterable[Call], seconds: float) -> Row:
-    hist = HdrHistogram(1, 3_600_000_000, 3)  # microseconds, up to an hour
-    counts = {"ok": 0, "fail": 0, "info": 0}
-    n = 0
-    for c in calls:
-        n += 1
-        counts[c.type] += 1
-        if c.end is not None:
-            hist.record_value(max(1, (c.end - _intended(c)) // 1000))
+    def add(self, kind: str, us: int | None, count: int) -> None:
+        self.n += count
+        self.counts[kind] += count
+        if us is not None:
+            self.hist.record_value(us, count)
 
-    def pct(q: float) -> float | None:
-        return hist.get_value_at_percentile(q) / 1000 if hist.get_total_count() else None
+    def row(self, name: str, seconds: float) -> Row:
+        def pct(q: float) -> float | None:
+            return self.hist.get_value_at_percentile(q) / 1000 if self.hist.get_total_count() else None
 
-    return Row(name, n, seconds, counts["ok"], counts["fail"], counts["info"], pct(50), pct(95), pct(99))
+        c = self.counts
+        return Row(name, self.n, seconds, c["ok"], c["fail"], c["info"], pct(50), pct(95), pct(99))
 
 
 def build(run: StoredRun) -> Summary:
-    calls = client_calls(run)
-    load_end = max((c.end or c.start for c in calls), default=0) / 1e9
+    """The run's summary, made once per run (``calls.once``)."""
+    return calls.once(run, "summary", lambda cols: _build(run, cols))
+
+
+def _build(run: StoredRun, cols: Columns) -> Summary:
+    """The client calls counted by operation, by phase and all together, per outcome and latency (one
+    group per distinct latency in microseconds: a histogram records a group as one value, ``count`` times).
+    A call is in phase i when (i is the first or intended >= its start) and (i is the last or intended <
+    its end)."""
+    last = cols.one('SELECT max(coalesce(nullif("end", 0), start)) FROM calls')
+    load_end = (last or 0) / 1e9
     span = max(load_end, 1e-9)
-    ops = sorted({c.f for c in calls})
-    by_op = [_row(op, (c for c in calls if c.f == op), span) for op in ops]
     phases = make_plan(run.scenario, run.meta.get("seed")).phases
-    by_phase = []
-    for i, (name, start, end) in enumerate(phases):
-        first, last = i == 0, i == len(phases) - 1
-        lo, hi = start * 1e9, end * 1e9
-
-        def inside(c: Call, lo: float = lo, hi: float = hi, first: bool = first, last: bool = last) -> bool:
-            t = _intended(c)
-            return (first or t >= lo) and (last or t < hi)
-
-        seconds = max(0.0, (load_end if last else min(end, load_end)) - start)
-        by_phase.append(_row(name, (c for c in calls if inside(c)), seconds))
-    total = _row(ALL, calls, span)
-    return Summary([*by_op, total], [*by_phase, total] if len(by_phase) > 1 else by_phase)
+    latency = 'CASE WHEN "end" IS NOT NULL THEN greatest(1, ("end" - coalesce(intended, start)) // 1000) END'
+    groups = ["SELECT 'op', f, type, us, count(*) FROM c GROUP BY ALL"]
+    for i, (_, start, end) in enumerate(phases):
+        after = "true" if i == 0 else f"t >= {start * 1e9!r}"
+        before = "true" if i == len(phases) - 1 else f"t < {end * 1e9!r}"
+        groups.append(
+            f"SELECT 'phase', '{i}', type, us, count(*) FROM c WHERE {after} AND {before} GROUP BY ALL"
+        )
+    groups.append("SELECT 'all', '', type, us, count(*) FROM c GROUP BY ALL")
+    ops: dict[str, _Row] = {}
+    by_phase = [_Row() for _ in phases]
+    total = _Row()
+    sql = f"WITH c AS (SELECT f, type, {latency} AS us, coalesce(intended, start) AS t FROM calls) "
+    for kind_of_row, name, kind, us, count in cols.rows(sql + " UNION ALL ".join(groups)):
+        if kind_of_row == "op":
+            (ops.get(name) or ops.setdefault(name, _Row())).add(kind, us, count)
+        elif kind_of_row == "phase":
+            by_phase[int(name)].add(kind, us, count)
+        else:
+            total.add(kind, us, count)
+    rows = [ops[op].row(op, span) for op in sorted(ops)]
+    timed = [
+        acc.row(name, max(0.0, (load_end if i == len(phases) - 1 else min(end, load_end)) - start))
+        for i, (acc, (name, start, end)) in enumerate(zip(by_phase, phases, strict=True))
+    ]
+    everything = total.row(ALL, span)
+    return Summary([*rows, everything], [*timed, everything] if len(timed) > 1 else timed)
 
 
 HEADER = ("", "count", "ops/s", "p50", "p95", "p99", "failed", "unknown")

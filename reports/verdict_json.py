@@ -25,7 +25,7 @@ from walletchaos import judge
 from walletchaos.ops import Fn
 from walletchaos.store import StoredRun
 
-from . import summary
+from . import calls, summary
 
 SCHEMA = "walletchaos.verdict/v1"
 
@@ -54,15 +54,13 @@ def faults(verdict: judge.Verdict) -> list[dict[str, Any]]:
 
 
 def harness(run: StoredRun) -> tuple[dict[str, Any] | None, str]:
-    """From one pass over the history: the balancer's per-replica counters recorded at the end of the load
-    (None: no balancer) and the clock of its times (``load_start`` when it has a load_start op)."""
-    replicas, clock = None, "harness"
-    for r in run.history:
-        if r["f"] == Fn.BALANCER and r["type"] == "ok" and replicas is None:
-            replicas = r.get("value", {}).get("replicas")
-        elif r["f"] == Fn.LOAD_START:
-            clock = "load_start"
-    return replicas, clock
+    """From the history's records other than client calls: the balancer's per-replica counters recorded at
+    the end of the load (None: no balancer) and the clock of its times (``load_start`` when it has a
+    load_start op)."""
+    others = calls.columns(run).others
+    done = (r for r in others if r["f"] == Fn.BALANCER and r["type"] == "ok")
+    replicas = next((r.get("value", {}).get("replicas") for r in done), None)
+    return replicas, "load_start" if any(r["f"] == Fn.LOAD_START for r in others) else "harness"
 
 
 def render(run: StoredRun, verdict: judge.Verdict) -> dict[str, Any]:

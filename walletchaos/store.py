@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,10 +40,12 @@ def write_json(path: Path, data: Any) -> None:
 class StoredRun:
     path: Path
     scenario: Scenario
-    history: Iterable[dict[str, Any]]
-    """Its records: a ``history.File`` (read again on each pass) for a stored run, or the list just merged."""
+    history: history.File | list[dict[str, Any]]
+    """Its records: the run directory's ``history.File`` (read again on each pass), or records in memory."""
     audit: dict[str, Any]
     meta: dict[str, Any]
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What reports derive from the run, made once (``reports.calls.once``)."""
 
 
 LEDGER = "ledger.jsonl"

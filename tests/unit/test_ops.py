@@ -61,6 +61,62 @@ def test_a_last_line_cut_short_is_skipped_but_one_in_the_middle_is_not(tmp_path:
         list(history.read(path))
 
 
+GOOD = Op(1, 0, Kind.INVOKE, Fn.BALANCE, 5, {"account": 1}).record()
+HOSTILE = [
+    "[1]",
+    '"a record"',
+    json.dumps({**GOOD, "op": 1.0}),
+    json.dumps({**GOOD, "op": True}),
+    json.dumps({**GOOD, "time": "5"}),
+    json.dumps({**GOOD, "process": None}),
+    json.dumps({**GOOD, "process": [1]}),
+    json.dumps({**GOOD, "value": [1]}),
+    json.dumps({**GOOD, "value": "x"}),
+    json.dumps({**GOOD, "type": 1}),
+    json.dumps({**GOOD, "f": "teleport"}),
+    json.dumps({k: v for k, v in GOOD.items() if k != "f"}),
+    json.dumps(GOOD)[:-1] + ', "type": "maybe"}',  # a key twice: Python reads the last
+    json.dumps(GOOD)[:-1] + ', "type": "invoke"}',  # twice, the same: fine for Python
+    json.dumps({**GOOD, "value": {"amount": float("nan")}}),  # NaN: Python reads it
+    json.dumps({**GOOD, "op": 2**70}),  # an integer beyond 64 bits: Python's int
+    json.dumps(GOOD)[:25],
+    "",
+    "   ",
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE)
+@pytest.mark.parametrize("where", ["middle", "last"])
+def test_a_history_the_fast_check_passes_is_one_the_reader_accepts(
+    tmp_path: Path, line: str, where: str
+) -> None:
+    """``history.File.check`` lets a DuckDB scan vouch for a file and reads it in Python only when the scan
+    finds anything: it may send a good file to the slow pass, never let a bad one through."""
+    path = tmp_path / "h.jsonl"
+    good = json.dumps(GOOD)
+    path.write_text(f"{good}\n{line}\n{good}\n" if where == "middle" else f"{good}\n{good}\n{line}\n")
+    try:
+        list(history.records(path))
+        accepted = True
+    except HistoryError:
+        accepted = False
+    if history._well_formed(path):
+        assert accepted, line
+    if accepted:
+        history.File(path).check()
+    else:
+        with pytest.raises(HistoryError, match=r"h\.jsonl:\d+: "):
+            history.File(path).check()
+
+
+def test_a_written_history_is_vouched_for_by_the_fast_check(tmp_path: Path) -> None:
+    book = Book({"a": 100, "m": 0})
+    book.transfer("k1", "a", "m", 10)
+    book.read("a")
+    run = write_run(tmp_path / "run", book)
+    assert history._well_formed(run / "history.jsonl")
+
+
 def test_every_op_of_the_scenario_mix_is_a_load_op_and_every_load_call_is_an_fn() -> None:
     import ast
     import typing

@@ -247,3 +247,28 @@ def test_the_vendored_chart_bundle_matches_the_plotly_package() -> None:
     code = plotlyjs()
     assert f"plotly-basic-{get_plotlyjs_version()}.min.js" == BUNDLE
     assert f"plotly.js (basic - minified) v{get_plotlyjs_version()}" in code[:200]
+
+
+def test_series_buckets_and_percentiles_follow_the_stated_rule(tmp_path: Path) -> None:
+    """Ten reads meant to start at 95 ms, sent 5 ms late, completing 1..10 ms after they were sent (all in the
+    first 250 ms bucket), so 6..15 ms after their intended start: p50 is the 6th smallest, 11 ms (index
+    floor(10 * 0.5)), p99 the 10th, 15 ms (index min(9, floor(9.9))). A definite failure of 20 ms at 1.1 s;
+    a read the run ended on (no completion) is not in the series."""
+    from reports import series
+    from walletchaos.ops import Fn, Kind, Op
+    from walletchaos.store import load_run
+
+    book = Book({1: 100})
+    read = {"account": 1, "as": 1}
+    for op, ms in enumerate(range(1, 11), 100):
+        book.history.append(Op(1, op, Kind.INVOKE, Fn.BALANCE, 100 * MS, read, intended=95 * MS).record())
+        book.history.append(Op(1, op, Kind.OK, Fn.BALANCE, (100 + ms) * MS, {"balance": 100}, 200).record())
+    book.history.append(Op(2, 1, Kind.INVOKE, Fn.BALANCE, 1_100 * MS, read, intended=1_100 * MS).record())
+    book.history.append(Op(2, 1, Kind.FAIL, Fn.BALANCE, 1_120 * MS, None, 503, "unavailable").record())
+    book.history.append(Op(3, 1, Kind.INVOKE, Fn.BALANCE, 1_110 * MS, read, intended=1_110 * MS).record())
+    s = series.build(load_run(write_run(tmp_path / "run", book)))
+    assert s.bucket_s == 0.25 and s.t[0] == 0.0 and len(s.t) == 5, s
+    assert s.ok[0] == 10 / 0.25 and s.fail[4] == 1 / 0.25 and sum(s.info) == 0
+    assert s.p50_ms[0] == 11.0 and s.p99_ms[0] == 15.0 and s.p99_by_outcome["fail"][4] == 20.0
+    assert s.p50_ms[1:4] == [None, None, None] and s.p99_by_outcome["ok"][4] is None
+    assert s.errors == {"balance 503 unavailable": 1}

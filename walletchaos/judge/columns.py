@@ -139,6 +139,7 @@ class Columns:
             config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1) if big else 1}
         )
         self.db.execute(f"SET temp_directory = '{_quoted(Path(self._tmp.name))}'")
+        self.db.execute("SET enable_progress_bar = false")  # on by default in an interactive session
         self.db.execute(_AID)
         self.others: list[dict[str, Any]] = []
         """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
@@ -325,8 +326,12 @@ class Columns:
     def calls(self, where: str, *params: Any) -> list[Call]:
         """Client calls as ``history.Call`` (built from their records), in history order: for the few a check
         words, never for all."""
+        return list(self.each_call(where, *params))
+
+    def each_call(self, where: str, *params: Any) -> Iterator[Call]:
+        """``calls``, one at a time (``stream``): for a pass over as many as there are."""
         sql = f"SELECT {_CALL_COLUMNS} FROM calls WHERE {where} ORDER BY idx"
-        return [_call(row) for row in self.db.execute(sql, list(params)).fetchall()]
+        return map(_call, self.stream(sql, *params))
 
     def by_key(self, keys: Iterable[str]) -> dict[str, list[Call]]:
         """``Facts.by_key`` for these keys only: key -> its transfer calls in history order."""

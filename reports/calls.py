@@ -1,0 +1,32 @@
+"""The run's client calls for the reports: paired as the judge pairs them (``judge.columns.Columns``:
+``history.pair``'s pairing in an embedded DuckDB, memory-bounded, spilling beyond its limit), queried for
+aggregates, so the reports of a long run hold per-bucket and per-operation figures, never a record per call.
+The history is read into them once per stored run; what a report derives from them is made once (``once``)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from walletchaos.judge.columns import Columns
+from walletchaos.store import StoredRun
+
+T = TypeVar("T")
+
+
+def columns(run: StoredRun) -> Columns:
+    """The run's calls (and its other records, ``others``), read on first use and closed with the run."""
+    cache: dict[str, Any] = run.cache
+    if "columns" not in cache:
+        cols = cache["columns"] = Columns(run.history)
+        weakref.finalize(run, cols.close)
+    return cache["columns"]  # type: ignore[no-any-return]
+
+
+def once(run: StoredRun, name: str, make: Callable[[Columns], T]) -> T:
+    """``make(columns)`` the first time a report asks for ``name`` of this run; its answer after that."""
+    cache: dict[str, Any] = run.cache
+    if name not in cache:
+        cache[name] = make(columns(run))
+    return cache[name]  # type: ignore[no-any-return]
