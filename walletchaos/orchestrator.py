@@ -29,7 +29,7 @@ from . import history, judge, leftovers, store
 from .auditing import Credential, SnapshotTaker, final_audit
 from .client import AccountSpec, WalletAdmin
 from .errors import EXIT_INVALID, EXIT_UNKNOWN, InfraError, WalletError
-from .history import TRANSFER_FS
+from .judge.columns import TRANSFERS, Columns
 from .live import LiveState, LiveView
 from .load.config import Account, Accounts, LoadConfig, Workers
 from .nemesis import Nemesis
@@ -104,7 +104,7 @@ class Run:
         """In every username and idempotency key of this run: runs sharing one wallet never collide."""
         self.origin_ns = time.monotonic_ns()
         self.records: list[dict[str, Any]] = []
-        self._client: list[dict[str, Any]] | None = None  # _client_history
+        self._client: list[dict[str, Any]] | Path | None = None  # _client_history
         self.credentials: list[Credential] = []
         self.snapshots: SnapshotTaker | None = None
         self.scraper: MetricsScraper | None = None
@@ -477,21 +477,35 @@ class Run:
         finally:
             admin.close()
 
-    def _client_history(self) -> list[dict[str, Any]]:
-        """The load's records, read once after the load ended: the audit's unknown keys and the merged
-        history come from this one read."""
+    def _client_history(self) -> list[dict[str, Any]] | Path:
+        """The load's records in time order, made once after the load ended (the audit's unknown keys and the
+        merged history read them): a file DuckDB sorted (``history.merge_files``: a long run's records are
+        never held), or the records in memory when DuckDB cannot read the load's file as Python does (a last
+        line cut short by a killed load process, say)."""
         if self._client is None:
             path = self.run_dir / "client-history.jsonl"
-            self._client = history.read(path) if path.exists() else []
+            ordered = self.run_dir / ".client-ordered.jsonl"
+            if not path.exists():
+                self._client = []
+            elif history.merge_files(ordered, path, number=False):
+                self._client = ordered
+            else:
+                self._client = history.merge(history.read(path))
         return self._client
 
     def _unknown_keys(self) -> list[str]:
-        calls = history.pair(history.merge(self._client_history()))
-        by_key: dict[str, set[str]] = {}
-        for c in calls:
-            if c.f in TRANSFER_FS and c.key:
-                by_key.setdefault(c.key, set()).add(c.type)
-        return sorted(k for k, types in by_key.items() if "ok" not in types and "info" in types)
+        """Keys the client never saw acknowledged and saw at least one unknown outcome for (``history.pair``'s
+        pairing, in the judge's columns)."""
+        cols = Columns(self._client_history())
+        try:
+            return sorted(
+                cols.keys(
+                    f"SELECT key FROM calls WHERE {TRANSFERS} GROUP BY key "
+                    "HAVING bool_or(type = 'info') AND NOT bool_or(type = 'ok')"
+                )
+            )
+        finally:
+            cols.close()
 
     def _finish(self, nemesis: Nemesis | None, audit: dict[str, Any], versions: dict[str, Any]) -> RunOutcome:
         client = self._client_history()
@@ -499,24 +513,27 @@ class Run:
             self.snapshots.stop()
         taken = self.snapshots.records if self.snapshots else []
         zero = next((r["time"] for r in self.records if r["f"] == Fn.LOAD_START), 0)
-        merged = history.merge(self.records, nemesis.records if nemesis else [], taken, client, zero=zero)
-        history.write(self.run_dir / "history.jsonl", merged)
+        written = self.run_dir / "history.jsonl"
+        harness = [self.records, nemesis.records if nemesis else [], taken]
+        if not history.merge_files(written, *harness, client, zero=zero):
+            records = history.read(client) if isinstance(client, Path) else client
+            history.write(written, history.merge(*harness, records, zero=zero))
+        self._client = None
+        del client  # the judge and the reports read the file: a long run's records go now
         (self.run_dir / "client-history.jsonl").unlink(missing_ok=True)
+        (self.run_dir / ".client-ordered.jsonl").unlink(missing_ok=True)
         (self.run_dir / "load-config.json").unlink(missing_ok=True)  # the throwaway accounts' passwords
         store.write_audit(self.run_dir, audit)
         verdict = None
         try:
             if audit and not self.interrupted:
                 self._phase("judge")
-                verdict = judge.check(
-                    self.scenario, self.run_dir / "history.jsonl", audit
-                )  # merged, as written
+                verdict = judge.check(self.scenario, written, audit)  # merged, as written
                 meta = self._meta(verdict.exit_code, versions)
                 self._phase("report")
                 if self.opts.render is not None:
-                    self.opts.render(
-                        store.StoredRun(self.run_dir, self.scenario, merged, audit, meta), verdict
-                    )
+                    stored = store.StoredRun(self.run_dir, self.scenario, history.File(written), audit, meta)
+                    self.opts.render(stored, verdict)
         except KeyboardInterrupt:
             self.interrupted, verdict = True, None
             for name in ("verdict.json", "junit.xml", "summary.md", "report.html"):
