@@ -104,52 +104,47 @@ def merge_files(out: Path, *streams: list[dict[str, Any]] | Path, zero: int = 0,
     line as it was, in time order, for a reader that numbers them later). Streams in memory (the
     harness's few records) go through a file beside ``out``. False, and nothing written, when DuckDB cannot
     read a stream's file as the Python reader would (``_well_formed``): the caller merges in memory then."""
-    import os
-
     import duckdb
+
+    from . import duck
 
     if not all(_well_formed(s) for s in streams if isinstance(s, Path)):
         return False
     assert number or not zero, "moving the records to zero numbers them"
     parts: list[str] = []
     made: list[Path] = []
-    db = duckdb.connect(config={"threads": min(4, os.cpu_count() or 1), "memory_limit": "768MB"})
     try:
-        db.execute("SET enable_progress_bar = false")
-        for n, stream in enumerate(streams):
-            path = stream if isinstance(stream, Path) else out.with_name(f".{out.name}.{n}")
-            if not isinstance(stream, Path):
-                made.append(path)
-                write(path, stream)
-            if path.stat().st_size:
-                read = "read_ndjson_objects('" + str(path).replace("'", "''") + "')"
-                parts.append(f"SELECT {n} AS s, ordinality AS line, json FROM {read} WITH ORDINALITY")
-        union = " UNION ALL ".join(parts)
-        rows = (
-            db.execute(f"SELECT json FROM ({union}) ORDER BY (json ->> '$.time')::BIGINT, s, line")
-            if parts
-            else None
-        )
-        with open(out, "w") as f:
-            index = 0
-            while rows is not None and (batch := rows.fetchmany(8192)):
-                if not number:
-                    f.writelines(text + "\n" for (text,) in batch)
-                    continue
-                for (text,) in batch:
-                    rec = json.loads(text)
-                    rec["index"] = index
-                    index += 1
-                    if zero:
-                        rec["time"] -= zero
-                        if rec.get("intended") is not None:
-                            rec["intended"] -= zero
-                    f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        with duck.connection() as db:
+            for n, stream in enumerate(streams):
+                path = stream if isinstance(stream, Path) else out.with_name(f".{out.name}.{n}")
+                if not isinstance(stream, Path):
+                    made.append(path)
+                    write(path, stream)
+                if path.stat().st_size:
+                    read = f"read_ndjson_objects({duck.quoted(path)})"
+                    parts.append(f"SELECT {n} AS s, ordinality AS line, json FROM {read} WITH ORDINALITY")
+            union = " UNION ALL ".join(parts)
+            order = "ORDER BY (json ->> '$.time')::BIGINT, s, line"
+            rows = db.execute(f"SELECT json FROM ({union}) {order}") if parts else None
+            with open(out, "w") as f:
+                index = 0
+                while rows is not None and (batch := rows.fetchmany(8192)):
+                    if not number:
+                        f.writelines(text + "\n" for (text,) in batch)
+                        continue
+                    for (text,) in batch:
+                        rec = json.loads(text)
+                        rec["index"] = index
+                        index += 1
+                        if zero:
+                            rec["time"] -= zero
+                            if rec.get("intended") is not None:
+                                rec["intended"] -= zero
+                        f.write(json.dumps(rec, separators=(",", ":")) + "\n")
     except duckdb.Error:
         out.unlink(missing_ok=True)
         return False
     finally:
-        db.close()
         for path in made:
             path.unlink(missing_ok=True)
     return True
@@ -214,9 +209,9 @@ def _well_formed(path: Path) -> bool:
     """Whether every non-blank line of ``path`` is a JSON object that ``Op.check`` accepts, with no key
     twice (Python reads the last of two, DuckDB the first); False also when DuckDB cannot read a line (a
     line cut short, or JSON Python reads and DuckDB does not, such as NaN)."""
-    import os
-
     import duckdb
+
+    from . import duck
 
     def listed(names: Iterable[str]) -> str:
         return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
@@ -230,13 +225,9 @@ def _well_formed(path: Path) -> bool:
             AND json_type(json, '$.process') IN ('BIGINT', 'UBIGINT', 'VARCHAR')
             AND coalesce(json_type(json, '$.value'), 'NULL') IN ('OBJECT', 'NULL')
             AND len(json_keys(json)) = len(list_distinct(json_keys(json))), false))
-        FROM read_ndjson_objects(?)"""
-    threads = min(4, os.cpu_count() or 1)
-    db = duckdb.connect(config={"threads": threads, "memory_limit": "768MB"})
+        FROM read_ndjson_objects({duck.quoted(path)})"""
     try:
-        db.execute("SET enable_progress_bar = false")
-        return db.execute(sql, [str(path)]).fetchone() == (0,)
+        with duck.connection() as db:
+            return db.execute(sql).fetchone() == (0,)
     except duckdb.Error:
         return False
-    finally:
-        db.close()

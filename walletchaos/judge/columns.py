@@ -17,19 +17,14 @@ find in Python, from the offending rows only.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from .. import duck
 from ..history import Call, File
 from ..ops import CLIENT_FS, TRANSFER_FS
-
-MEMORY_LIMIT = os.environ.get("WALLETCHAOS_JUDGE_MEMORY", "768MB")
-"""DuckDB's memory limit for the judge's tables (beyond it, they spill to a temporary directory)."""
 
 _HISTORY_COLUMNS = (
     "{process: 'JSON', op: 'JSON', type: 'VARCHAR', f: 'VARCHAR', time: 'BIGINT', value: 'JSON', "
@@ -135,11 +130,8 @@ class Columns:
         self._made: set[str] = set()
         history = history.path if isinstance(history, File) else history
         big = history.stat().st_size > 64 << 20 if isinstance(history, Path) else len(history) > 250_000
-        self.db = duckdb.connect(  # one thread for a short run: its queries are too small to share
-            config={"memory_limit": MEMORY_LIMIT, "threads": min(4, os.cpu_count() or 1) if big else 1}
-        )
-        self.db.execute(f"SET temp_directory = '{_quoted(Path(self._tmp.name))}'")
-        self.db.execute("SET enable_progress_bar = false")  # on by default in an interactive session
+        # one thread for a short run: its queries are too small to share
+        self.db = duck.connect(Path(self._tmp.name), duck.THREADS if big else 1)
         self.db.execute(_AID)
         self.others: list[dict[str, Any]] = []
         """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
@@ -195,7 +187,7 @@ class Columns:
         # skips it; a history file is read and checked by history.read before it is judged (or was just
         # written by the harness), so no other line can be broken.
         read = (
-            f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_HISTORY_COLUMNS}, "
+            f"read_json({duck.quoted(path)}, format = 'newline_delimited', columns = {_HISTORY_COLUMNS}, "
             "ignore_errors = true)"
         )
         self.db.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {read}")
@@ -244,7 +236,7 @@ class Columns:
             self.db.execute(f"DROP {name}")
 
     def _load_ledger(self, path: Path) -> None:
-        read = f"read_json('{_quoted(path)}', format = 'newline_delimited', columns = {_LEDGER_COLUMNS})"
+        read = f"read_json({duck.quoted(path)}, format = 'newline_delimited', columns = {_LEDGER_COLUMNS})"
         self.db.execute(f"CREATE TEMP TABLE g AS SELECT * FROM {read}")  # rowid: file order (no WHERE)
         integer = "regexp_full_match(seq, '-?[0-9]+')"  # Python's isinstance(seq, int): numbers first
         self.db.execute(
@@ -354,11 +346,6 @@ class Columns:
     def close(self) -> None:
         self.db.close()
         self._tmp.cleanup()
-
-
-def _quoted(path: Path) -> str:
-    """A path inside an SQL string literal."""
-    return str(path).replace("'", "''")
 
 
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
