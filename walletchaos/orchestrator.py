@@ -515,7 +515,7 @@ class Run:
         zero = next((r["time"] for r in self.records if r["f"] == Fn.LOAD_START), 0)
         written = self.run_dir / "history.jsonl"
         harness = [self.records, nemesis.records if nemesis else [], taken]
-        if not history.merge_files(written, *harness, client, zero=zero):
+        if not history.merge_files(written, *harness, client, zero=zero, vouched=isinstance(client, Path)):
             records = history.read(client) if isinstance(client, Path) else client
             history.write(written, history.merge(*harness, records, zero=zero))
         self._client = None

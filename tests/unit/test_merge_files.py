@@ -55,7 +55,7 @@ def test_merge_files_writes_what_the_in_memory_merge_writes(tmp_path: Path) -> N
     lines = ordered.read_text().splitlines()
     in_order = [{k: v for k, v in r.items() if k != "index"} for r in history.merge(history.read(client))]
     assert [json.loads(line) for line in lines] == in_order and "index" not in lines[0]
-    assert history.merge_files(out, harness, faults, [], ordered, zero=1_000)
+    assert history.merge_files(out, harness, faults, [], ordered, zero=1_000, vouched=True)
     assert out.read_bytes() == expected.read_bytes(), "a sorted stream merges as the unsorted one did"
 
 
