@@ -145,7 +145,15 @@ def main() -> None:
     type=click.IntRange(0, 64),
     default=0,
     show_default=True,
-    help="Also wait (60 s) for this many workers joining with `walletchaos worker --master HOST:PORT`.",
+    help="Also wait for this many workers joining with `walletchaos worker --master HOST:PORT`.",
+)
+@click.option(
+    "--workers-wait",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds the master waits for every worker to join (Locust's --expect-workers-max-wait); short of "
+    "workers then, the run makes no load and its verdict is unknown.",
 )
 @click.option(
     "--master-port",
@@ -173,6 +181,7 @@ def run(
     remote_workers: int = 0,
     master_port: int | None = None,
     master_bind: str = "127.0.0.1",
+    workers_wait: float = 60.0,
     as_json: bool = False,
 ) -> int:
     """Run SCENARIO: start the stack, drive load, inject faults, judge. Exit 0/1/2 = valid/invalid/unknown
@@ -209,7 +218,7 @@ def run(
     from .load.config import Workers
 
     distributed = (
-        Workers(local=workers, remote=remote_workers, port=master_port, bind=master_bind)
+        Workers(local=workers, remote=remote_workers, port=master_port, bind=master_bind, wait=workers_wait)
         if workers + remote_workers
         else None
     )

@@ -185,7 +185,15 @@ def test_a_run_whose_workers_never_join_tested_nothing_and_says_so(tmp_path: Pat
     scenario.write_text(SCENARIO)
     port = str(_free_port())
     done = run_cli(
-        "run", str(scenario), "--remote-workers", "1", "--master-port", port, out=tmp_path / "runs"
+        "run",
+        str(scenario),
+        "--remote-workers",
+        "1",
+        "--master-port",
+        port,
+        "--workers-wait",
+        "5",
+        out=tmp_path / "runs",
     )
     assert done.returncode == 2, done.stdout[-3000:]  # unknown: was VALID on zero operations
     assert "only 0 of 1 workers joined: no load" in done.stdout

@@ -49,7 +49,7 @@ def main(config_path: str) -> int:
             say += f", waiting for {workers.remote} more (walletchaos worker --master {address})"
         log.info(say)
         print(json.dumps({"event": say}), flush=True)
-        if not master.wait_ready(60.0):
+        if not master.wait_ready(workers.wait):
             say = f"{master.seats.short()}: no load"
             log.error(say)
             print(json.dumps({"event": say}), flush=True)

@@ -37,12 +37,13 @@ class Accounts(_Model):
 
 class Workers(_Model):
     """Locust's distributed mode (``run --workers``): workers started here, workers joining from elsewhere,
-    and where the master listens for them (port 0: any free one)."""
+    where the master listens for them (port 0: any free one), and how long it waits for all of them."""
 
     local: int = Field(0, ge=0, le=64)
     remote: int = Field(0, ge=0, le=64)
     port: int = Field(0, ge=0, le=65535)
     bind: str = "127.0.0.1"
+    wait: float = Field(60.0, ge=1, le=3600)
 
     @property
     def total(self) -> int:
