@@ -134,7 +134,8 @@ def verdict(sc: Scenario, records: list[dict[str, Any]], audit: dict[str, Any]) 
         fields.pop("seconds")
         results.append(fields)
     out = {"valid": v.valid, "results": results, "stats": v.stats}
-    return json.loads(json.dumps(out, default=str, sort_keys=True))  # tuples, ids: as JSON keeps them
+    as_json: dict[str, Any] = json.loads(json.dumps(out, default=str, sort_keys=True))  # tuples, ids: as JSON
+    return as_json
 
 
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -49,10 +49,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="wc-open-"))
     try:
         results = {}
-        for label, single in (("single file", True), ("shared asset", False)):
+        for label, one_file in (("single file", True), ("shared asset", False)):
             run = work / label.replace(" ", "-") / "run"
             shutil.copytree(args.run_dir.resolve(), run)
-            write_all(run, single_file=single)
+            write_all(run, single_file=one_file)
             size = (run / "report.html").stat().st_size
             times = [opened_ms(chromium, run / "report.html", work / "profile") for _ in range(args.times)]
             results[label] = (statistics.median(times), size)

@@ -30,6 +30,8 @@ import _wallet
 import httpx
 from _figure import figure
 
+from walletchaos.stack.postgres import PostgresCluster
+
 LUA = r"""
 local accounts, n, prefix = {}, 0, ""
 errors = 0  -- global: done() reads it per thread with thread:get
@@ -70,7 +72,7 @@ end
 """
 
 
-def pgbench(cluster: _wallet.PostgresCluster, clients: int, seconds: int) -> float:
+def pgbench(cluster: PostgresCluster, clients: int, seconds: int) -> float:
     flags = ["-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n"]
     out = _wallet.pg(cluster, "pgbench", *flags, "postgres")
     found = re.search(r"tps = ([\d.]+)", out)
