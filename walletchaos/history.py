@@ -225,14 +225,19 @@ def _well_formed(path: Path) -> bool:
 
     ints = "('BIGINT', 'UBIGINT')"
     kinds, fns = listed(k.value for k in Kind), listed(f.value for f in Fn)
-    sql = f"""SELECT count(*) FILTER (WHERE NOT coalesce(json_type(json) = 'OBJECT'
-            AND json_type(json, '$.type') = 'VARCHAR' AND json ->> '$.type' IN ({kinds})
-            AND json_type(json, '$.f') = 'VARCHAR' AND json ->> '$.f' IN ({fns})
-            AND json_type(json, '$.op') IN {ints} AND json_type(json, '$.time') IN {ints}
-            AND json_type(json, '$.process') IN ('BIGINT', 'UBIGINT', 'VARCHAR')
-            AND coalesce(json_type(json, '$.value'), 'NULL') IN ('OBJECT', 'NULL')
-            AND len(json_keys(json)) = len(list_distinct(json_keys(json))), false))
-        FROM read_ndjson_objects({duck.quoted(path)})"""
+    # each line is parsed twice (the six fields at once, and its keys), not once per condition: 3.5 s at 1M
+    # transfers instead of 7.5; '$.type' exists only in an object, and a key sits at its first position only
+    # when it is not there twice
+    sql = f"""SELECT count(*) FILTER (WHERE NOT coalesce(
+            json_type(x[1]) = 'VARCHAR' AND x[1] ->> '$' IN ({kinds})
+            AND json_type(x[2]) = 'VARCHAR' AND x[2] ->> '$' IN ({fns})
+            AND json_type(x[3]) IN {ints} AND json_type(x[4]) IN {ints}
+            AND json_type(x[5]) IN ('BIGINT', 'UBIGINT', 'VARCHAR')
+            AND coalesce(json_type(x[6]), 'NULL') IN ('OBJECT', 'NULL')
+            AND list_bool_and(list_transform(k, lambda key, i: list_position(k, key) = i)), false))
+        FROM (SELECT json_extract(json, ['$.type', '$.f', '$.op', '$.time', '$.process', '$.value']) AS x,
+            json_keys(json) AS k
+        FROM read_ndjson_objects({duck.quoted(path)}))"""
     try:
         with duck.connection() as db:
             return db.execute(sql).fetchone() == (0,)

@@ -64,6 +64,7 @@ def test_a_last_line_cut_short_is_skipped_but_one_in_the_middle_is_not(tmp_path:
 GOOD = Op(1, 0, Kind.INVOKE, Fn.BALANCE, 5, {"account": 1}).record()
 HOSTILE = [
     "[1]",
+    json.dumps([GOOD]),  # a record in an array: its fields are not at the top
     '"a record"',
     json.dumps({**GOOD, "op": 1.0}),
     json.dumps({**GOOD, "op": True}),
