@@ -4,6 +4,7 @@ summary.md and report.html. ``write_all`` writes every file; each renderer is a 
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 
 from walletchaos import judge
@@ -14,13 +15,14 @@ from . import html, junit, markdown, openmetrics, verdict_json
 
 def judged(run_dir: Path) -> tuple[StoredRun, judge.Verdict]:
     run = load_run(run_dir)
-    return run, judge.check(run.scenario, run.path / "history.jsonl", run.audit)  # checked by load_run
+    return run, judge.check(run.scenario, run.columns(), run.audit)  # checked by load_run; read once
 
 
 def write_all(run_dir: Path, single_file: bool = False) -> judge.Verdict:
     """Re-judge a stored run and write every report (``walletchaos report``)."""
     run, verdict = judged(run_dir)
-    render_all(run, verdict, single_file)
+    with closing(run):
+        render_all(run, verdict, single_file)
     return verdict
 
 

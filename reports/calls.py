@@ -5,7 +5,6 @@ The history is read into them once per stored run; what a report derives from th
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,12 +15,8 @@ T = TypeVar("T")
 
 
 def columns(run: StoredRun) -> Columns:
-    """The run's calls (and its other records, ``others``), read on first use and closed with the run."""
-    cache: dict[str, Any] = run.cache
-    if "columns" not in cache:
-        cols = cache["columns"] = Columns(run.history)
-        weakref.finalize(run, cols.close)
-    return cache["columns"]  # type: ignore[no-any-return]
+    """The run's calls (and its other records, ``others``): ``StoredRun.columns``, the judge's read."""
+    return run.columns()
 
 
 def once(run: StoredRun, name: str, make: Callable[[Columns], T]) -> T:

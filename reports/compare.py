@@ -84,6 +84,8 @@ class Side:
     @classmethod
     def load(cls, path: Path) -> Side:
         pairs = [judged(p) for p in run_dirs(path)]
+        for run, _ in pairs:
+            run.close()  # its columns: a comparison reads the verdicts, and a folder may hold many runs
         return cls(path, [r for r, _ in pairs], [v for _, v in pairs])
 
     @property

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -357,11 +358,9 @@ def analyze(run_dir: Path, as_json: bool = False) -> int:
 
     from . import judge, store
 
-    stored = store.load_run(run_dir)
-    verdict = judge.check(
-        stored.scenario, stored.path / "history.jsonl", stored.audit
-    )  # read and checked above
-    doc = verdict_json.render(stored, verdict)
+    with contextlib.closing(store.load_run(run_dir)) as stored:  # its history checked, not held
+        verdict = judge.check(stored.scenario, stored.columns(), stored.audit)  # one read, for both
+        doc = verdict_json.render(stored, verdict)
     store.write_json(stored.path / "verdict.json", doc)
     terminal.show(console, verdict, f"{stored.scenario.name} (analyzed {stored.path})", doc["load"])
     if as_json:

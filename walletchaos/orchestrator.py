@@ -528,12 +528,14 @@ class Run:
         try:
             if audit and not self.interrupted:
                 self._phase("judge")
-                verdict = judge.check(self.scenario, written, audit)  # merged, as written
-                meta = self._meta(verdict.exit_code, versions)
-                self._phase("report")
-                if self.opts.render is not None:
-                    stored = store.StoredRun(self.run_dir, self.scenario, history.File(written), audit, meta)
-                    self.opts.render(stored, verdict)
+                # the judge and the reports share one read of the merged history, as written
+                stored = store.StoredRun(self.run_dir, self.scenario, history.File(written), audit, {})
+                with contextlib.closing(stored):
+                    verdict = judge.check(self.scenario, stored.columns(), audit)
+                    stored.meta = self._meta(verdict.exit_code, versions)
+                    self._phase("report")
+                    if self.opts.render is not None:
+                        self.opts.render(stored, verdict)
         except KeyboardInterrupt:
             self.interrupted, verdict = True, None
             for name in ("verdict.json", "junit.xml", "summary.md", "report.html"):

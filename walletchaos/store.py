@@ -6,14 +6,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import gcpause, history
 from .errors import ScenarioError
 from .scenario import Scenario
+
+if TYPE_CHECKING:
+    from .judge.columns import Columns
 
 
 def new_run_dir(base: Path, scenario: str) -> Path:
@@ -46,6 +50,22 @@ class StoredRun:
     meta: dict[str, Any]
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """What reports derive from the run, made once (``reports.calls.once``)."""
+
+    def columns(self) -> Columns:
+        """The run's client calls as the judge's columns (``judge.columns.Columns``): its history read once,
+        on first use, for the judge and every report; closed by ``close`` or when the run is collected."""
+        if "columns" not in self.cache:
+            from .judge.columns import Columns
+
+            cols = self.cache["columns"] = Columns(self.history)
+            weakref.finalize(self, cols.close)
+        return self.cache["columns"]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Closes the columns, if they were read."""
+        cols = self.cache.pop("columns", None)
+        if cols is not None:
+            cols.close()
 
 
 LEDGER = "ledger.jsonl"

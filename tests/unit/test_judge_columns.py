@@ -89,3 +89,28 @@ def test_one_verdict_from_records_or_files(tmp_path: Path) -> None:
     assert _verdict(from_records) == _verdict(from_files)
     assert from_records.stats == from_files.stats
     assert from_records.valid is False  # the snapshot says 3 holds 20 where the ledger says 10
+
+
+def test_a_judgement_on_read_columns_is_the_same_and_leaves_them_as_it_found_them(tmp_path: Path) -> None:
+    """``judge.check`` on a run's columns already read (``StoredRun.columns``: one read for the judge and the
+    reports) gives the verdict it gives on the file, drops every table it made, and can judge again."""
+    book = Book({1: 100, 2: 50, 3: 0})
+    book.transfer("k1", 1, 2, 30)
+    book.transfer("k2", 2, 3, 500, kind="fail", status=422, applied=False)
+    book.transfer("k3", 1, 3, 10, kind="info", status=0, applied=True)
+    book.read(2)
+    records, audit = book.records(), book.audit(snapshot={1: 60, 2: 80, 3: 20})
+    path = tmp_path / "history.jsonl"
+    history.write(path, records)
+    expected = judge.check(scenario(), path, audit)
+    cols = Columns(path)
+    try:
+        tables = "SELECT table_name FROM duckdb_tables() ORDER BY table_name"
+        before = cols.rows(tables)
+        for _ in range(2):
+            got = judge.check(scenario(), cols, audit)
+            assert _verdict(got) == _verdict(expected) and got.stats == expected.stats
+            assert cols.rows(tables) == before == [("calls",)]
+        assert len(cols.calls("true")) == 4
+    finally:
+        cols.close()

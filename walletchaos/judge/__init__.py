@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import gcpause
 from ..scenario import Scenario
-from .columns import Records
+from .columns import Columns, Records
 from .facts import Facts
 from .invariants import INVARIANT_CHECKS
 from .model import Result, Verdict, worst
@@ -44,19 +44,21 @@ def _guarded(name: str, kind: str, fn: Any, *args: Any) -> list[Result]:
     return out
 
 
-def check(scenario: Scenario, history: Records, audit: dict[str, Any]) -> Verdict:
-    """The verdict on a run: ``history`` is its records or its JSONL file (``history.jsonl``), and the audit's
-    ``ledger`` its postings or their JSONL file."""
+def check(scenario: Scenario, history: Records | Columns, audit: dict[str, Any]) -> Verdict:
+    """The verdict on a run: ``history`` is its records, its JSONL file (``history.jsonl``), or its columns
+    already read (``StoredRun.columns``: one read of a long history for the judge and the reports, which
+    the judgement leaves as it found them); the audit's ``ledger`` is its postings or their JSONL file."""
     with gcpause.paused():  # millions of small containers, no cycles
-        return _check(scenario, history, audit)
-
-
-def _check(scenario: Scenario, history: Records, audit: dict[str, Any]) -> Verdict:
-    facts = Facts.build(scenario, history, audit)
-    try:
-        return _judge(scenario, facts)
-    finally:
-        facts.db.close()
+        if isinstance(history, Columns):
+            try:
+                return _judge(scenario, Facts.build(scenario, history, audit))
+            finally:
+                history.reset()
+        columns = Columns(history)
+        try:
+            return _judge(scenario, Facts.build(scenario, columns, audit))
+        finally:
+            columns.close()
 
 
 def _judge(scenario: Scenario, facts: Facts) -> Verdict:

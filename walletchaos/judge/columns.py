@@ -343,6 +343,17 @@ class Columns:
             out.setdefault(key, {}).setdefault(tid, []).append(posting_of(posting))
         return out
 
+    def reset(self) -> None:
+        """Back to the history's columns alone (``calls``; ``others``): the tables a judgement made (the
+        ledger's and the checks') are dropped, so that they hold no memory while the reports run and a next
+        judgement makes them afresh."""
+        made = self.db.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary AND table_name <> 'calls'"
+        ).fetchall()
+        for (name,) in made:
+            self.db.execute(f'DROP TABLE "{name}"')
+        self._made.clear()
+
     def close(self) -> None:
         self.db.close()
         self._tmp.cleanup()

@@ -14,7 +14,7 @@ from typing import Any
 from ..history import Call, pair
 from ..ops import AVAILABILITY_FS  # ops that count for availability: attackers' calls fail by design
 from ..scenario import Scenario
-from .columns import Columns, Records
+from .columns import Columns
 
 SESSION_FS = AVAILABILITY_FS
 """Ops a user sends with its own fresh session: a 401 there means the wallet lost the session."""
@@ -78,13 +78,10 @@ class Facts:
     """Per replica (``wallet{i}``), the balancer's counters at the end of the load (empty without one)."""
 
     @classmethod
-    def build(cls, scenario: Scenario, history: Records, audit: dict[str, Any]) -> Facts:
-        db = Columns(history)
-        try:
-            return cls._build(scenario, db, audit)
-        except BaseException:
-            db.close()
-            raise
+    def build(cls, scenario: Scenario, db: Columns, audit: dict[str, Any]) -> Facts:
+        """The facts of a run from its history's columns (``db``, which gains the ledger's tables) and its
+        audit."""
+        return cls._build(scenario, db, audit)
 
     @classmethod
     def _build(cls, scenario: Scenario, db: Columns, audit: dict[str, Any]) -> Facts:
