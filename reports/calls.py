@@ -14,14 +14,9 @@ from walletchaos.store import StoredRun
 T = TypeVar("T")
 
 
-def columns(run: StoredRun) -> Columns:
-    """The run's calls (and its other records, ``others``): ``StoredRun.columns``, the judge's read."""
-    return run.columns()
-
-
 def once(run: StoredRun, name: str, make: Callable[[Columns], T]) -> T:
     """``make(columns)`` the first time a report asks for ``name`` of this run; its answer after that."""
     cache: dict[str, Any] = run.cache
     if name not in cache:
-        cache[name] = make(columns(run))
+        cache[name] = make(run.columns())  # the judge's read of the history
     return cache[name]  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ from walletchaos import judge
 from walletchaos.ops import Fn
 from walletchaos.store import StoredRun
 
-from . import calls, summary
+from . import summary
 
 SCHEMA = "walletchaos.verdict/v1"
 
@@ -57,7 +57,7 @@ def harness(run: StoredRun) -> tuple[dict[str, Any] | None, str]:
     """From the history's records other than client calls: the balancer's per-replica counters recorded at
     the end of the load (None: no balancer) and the clock of its times (``load_start`` when it has a
     load_start op)."""
-    others = calls.columns(run).others
+    others = run.columns().others
     done = (r for r in others if r["f"] == Fn.BALANCER and r["type"] == "ok")
     replicas = next((r.get("value", {}).get("replicas") for r in done), None)
     return replicas, "load_start" if any(r["f"] == Fn.LOAD_START for r in others) else "harness"

@@ -81,10 +81,6 @@ class Facts:
     def build(cls, scenario: Scenario, db: Columns, audit: dict[str, Any]) -> Facts:
         """The facts of a run from its history's columns (``db``, which gains the ledger's tables) and its
         audit."""
-        return cls._build(scenario, db, audit)
-
-    @classmethod
-    def _build(cls, scenario: Scenario, db: Columns, audit: dict[str, Any]) -> Facts:
         calls = pair(db.others)
         setup = next((c for c in calls if c.f == "accounts" and c.type == "ok"), None)
         accounts = {aid(a["id"]): a for a in (setup.value.get("accounts", []) if setup else [])}
