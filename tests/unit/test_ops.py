@@ -77,7 +77,11 @@ HOSTILE = [
     json.dumps({**GOOD, "f": "teleport"}),
     json.dumps({k: v for k, v in GOOD.items() if k != "f"}),
     json.dumps(GOOD)[:-1] + ', "type": "maybe"}',  # a key twice: Python reads the last
-    json.dumps(GOOD)[:-1] + ', "type": "invoke"}',  # twice, the same: fine for Python
+    json.dumps(GOOD)[:-1] + ', "type": "invoke"}',  # twice, the same
+    json.dumps(GOOD)[:-1] + ', "type": "ok"}',  # twice, both valid: DuckDB reads invoke, Python ok
+    json.dumps(GOOD)[:-2] + ', "account": 2}}',  # a key twice in the value
+    json.dumps({**GOOD, "value": {"response": {"from": 1}}})[:-3] + ', "from": 2}}}',  # in its response
+    '{"process": 1, "op": 0, "value": {"a": 1, "a": 2}, "ti',  # cut short after an inner key twice
     json.dumps({**GOOD, "value": {"amount": float("nan")}}),  # NaN: Python reads it
     json.dumps({**GOOD, "op": 2**70}),  # an integer beyond 64 bits: Python's int
     json.dumps(GOOD)[:25],
@@ -107,6 +111,18 @@ def test_a_history_the_fast_check_passes_is_one_the_reader_accepts(
         history.File(path).check()
     else:
         with pytest.raises(HistoryError, match=r"h\.jsonl:\d+: "):
+            history.File(path).check()
+
+
+def test_a_key_twice_is_refused_naming_the_line_and_the_key(tmp_path: Path) -> None:
+    """Python's reader keeps the last of two values and DuckDB's the first: a record holding a key twice
+    would be judged on one and worded with the other, so no reader takes it."""
+    path = tmp_path / "h.jsonl"
+    good = json.dumps(GOOD)
+    for twice, key in ((good[:-1] + ', "type": "ok"}', "type"), (good[:-2] + ', "account": 2}}', "account")):
+        path.write_text(f"{good}\n{twice}\n{good}\n")
+        assert not history._well_formed(path)
+        with pytest.raises(HistoryError, match=rf"h\.jsonl:2: the key '{key}' twice in one object"):
             history.File(path).check()
 
 
