@@ -58,14 +58,15 @@ class StoredRun:
             from .judge.columns import Columns
 
             cols = self.cache["columns"] = Columns(self.history)
-            weakref.finalize(self, cols.close)
+            self.cache["close columns"] = weakref.finalize(self, cols.close)  # its undo, run once
         return self.cache["columns"]  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Closes the columns, if they were read."""
-        cols = self.cache.pop("columns", None)
-        if cols is not None:
-            cols.close()
+        """Closes the columns, if they were read (their finalizer: it runs once, whoever comes first)."""
+        self.cache.pop("columns", None)
+        release = self.cache.pop("close columns", None)
+        if release is not None:
+            release()
 
 
 LEDGER = "ledger.jsonl"

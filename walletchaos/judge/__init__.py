@@ -48,16 +48,16 @@ def check(scenario: Scenario, history: Records | Columns, audit: dict[str, Any])
     """The verdict on a run: ``history`` is its records, its JSONL file (``history.jsonl``), or its columns
     already read (``StoredRun.columns``: one read of a long history for the judge and the reports, which
     the judgement leaves as it found them); the audit's ``ledger`` is its postings or their JSONL file."""
-    read = isinstance(history, Columns)
-    columns = history if isinstance(history, Columns) else Columns(history)
+    if isinstance(history, Columns):
+        columns, release = history, history.reset  # the caller's, left for the reports
+    else:
+        columns = Columns(history)
+        release = columns.close
     try:
         with gcpause.paused():  # millions of small containers, no cycles
             return _judge(scenario, Facts.build(scenario, columns, audit))
     finally:
-        if read:
-            columns.reset()  # the caller's, for the reports
-        else:
-            columns.close()
+        release()
 
 
 def _judge(scenario: Scenario, facts: Facts) -> Verdict:
