@@ -89,12 +89,17 @@ def merge(*streams: Iterable[dict[str, Any]], zero: int = 0) -> list[dict[str, A
     becomes time 0 of the merged history, so every reader of it shares one clock."""
     merged = sorted((r for s in streams for r in s), key=lambda r: r["time"])
     for i, rec in enumerate(merged):
-        rec["index"] = i
-        if zero:
-            rec["time"] -= zero
-            if rec.get("intended") is not None:
-                rec["intended"] -= zero
+        _place(rec, i, zero)
     return merged
+
+
+def _place(rec: dict[str, Any], index: int, zero: int) -> None:
+    """Numbers a merged record and moves it to ``zero`` (its time, and its intended start when set)."""
+    rec["index"] = index
+    if zero:
+        rec["time"] -= zero
+        if rec.get("intended") is not None:
+            rec["intended"] -= zero
 
 
 def merge_files(
@@ -106,11 +111,13 @@ def merge_files(
 ) -> bool:
     """``merge`` into the file ``out`` without holding the records: DuckDB sorts the streams' lines by time
     (ties in stream order, then line order: as ``merge``'s stable sort), spilling beyond its memory, and
-    each record is numbered, moved to ``zero`` and written as ``write`` writes it (``number`` False: each
-    line as it was, in time order, for a reader that numbers them later). Streams in memory (the
-    harness's few records) go through a file beside ``out``. False, and nothing written, when DuckDB cannot
-    read a stream's file as the Python reader would (``_well_formed``): the caller merges in memory then.
-    ``vouched``: the streams' files were written by ``merge_files`` itself from checked ones (no scan)."""
+    each record is numbered, moved to ``zero`` and written as ``write`` writes it: its integers rewritten in
+    its text (``_renumbered``), or parsed and written again when they are not where the writers put them
+    (``number`` False: each line as it was, in time order, for a reader that numbers them later). Streams
+    in memory (the harness's few records) go through a file beside ``out``. False, and nothing written,
+    when DuckDB cannot read a stream's file as the Python reader would (``_well_formed``): the caller
+    merges in memory then. ``vouched``: the streams' files were written by ``merge_files`` itself from
+    checked ones (no scan)."""
     import duckdb
 
     from . import duck
@@ -131,23 +138,31 @@ def merge_files(
                     read = f"read_ndjson_objects({duck.quoted(path)})"
                     parts.append(f"SELECT {n} AS s, ordinality AS line, json FROM {read} WITH ORDINALITY")
             union = " UNION ALL ".join(parts)
-            order = "ORDER BY (json ->> '$.time')::BIGINT, s, line"
-            rows = db.execute(f"SELECT json FROM ({union}) {order}") if parts else None
+            # numbered: each line's top-level time, intended and index as JSON text, the check of what
+            # ``_renumbered`` finds in the text
+            fields = (
+                "json_extract(json, ['$.time', '$.intended', '$.index'])" if number else "[json -> '$.time']"
+            )
+            picked = "json, v[1], v[2], v[3]" if number else "json"
+            sql = f"SELECT {picked} FROM (SELECT *, {fields} AS v FROM ({union})) ORDER BY v[1]::BIGINT, s, line"
+            rows = db.execute(sql) if parts else None
             with open(out, "w") as f:
                 index = 0
                 while rows is not None and (batch := rows.fetchmany(8192)):
                     if not number:
                         f.writelines(text + "\n" for (text,) in batch)
                         continue
-                    for (text,) in batch:
-                        rec = json.loads(text)
-                        rec["index"] = index
+                    lines = []
+                    for text, *parsed in batch:
+                        line = _renumbered(text, index, zero, *parsed)
+                        if line is None:  # not as the writers write it: parsed and written again
+                            rec = json.loads(text)
+                            _place(rec, index, zero)
+                            line = json.dumps(rec, separators=(",", ":"))
+                        lines.append(line)
                         index += 1
-                        if zero:
-                            rec["time"] -= zero
-                            if rec.get("intended") is not None:
-                                rec["intended"] -= zero
-                        f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+                    f.write("\n".join(lines))
+                    f.write("\n")
     except duckdb.Error:
         out.unlink(missing_ok=True)
         return False
@@ -155,6 +170,36 @@ def merge_files(
         for path in made:
             path.unlink(missing_ok=True)
     return True
+
+
+def _renumbered(
+    text: str, index: int, zero: int, time: str | None, intended: str | None, old: str | None
+) -> str | None:
+    """The record ``text`` numbered ``index`` and moved to ``zero``, as ``merge`` then ``write`` would write
+    it, by rewriting its integers where they are: its time, its intended and index when they are its last
+    members (``Op.record``'s order), then ``,"index":N``. Everything else is kept as written, which is the
+    writers' own form (``json.dumps`` with these separators). ``time``, ``intended`` and ``old`` are the
+    record's top-level members as a JSON parser read them (their JSON text; None when absent). None, for
+    the caller to parse and write the record, unless all of them are found where they are sure to be the
+    record's own: the first ``,"time":`` with no ``{`` before it but the record's own (a member of no
+    nested object), and the others just before the closing brace (a member there is a top-level one)."""
+    at = text.find(',"time":')
+    if at < 0 or time is None or not text.startswith(time, at + 8):
+        return None
+    after = at + 8 + len(time)
+    tail = ""
+    if intended is not None:
+        tail = f',"intended":{intended}'
+    if old is not None:
+        tail += f',"index":{old}'
+    end = len(text) - 1 - len(tail)
+    if after > end or text[after] not in ",}" or not text.endswith(tail + "}") or "{" in text[1:at]:
+        return None
+    try:  # JSON integers only: int() refuses a fraction, an exponent or null
+        moved = f',"intended":{int(intended) - zero}' if intended is not None else ""
+        return f'{text[: at + 8]}{int(time) - zero}{text[after:end]}{moved},"index":{index}}}'
+    except ValueError:
+        return None
 
 
 def write(path: Path, records: Iterable[dict[str, Any]]) -> None:

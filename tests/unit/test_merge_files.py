@@ -67,3 +67,34 @@ def test_a_stream_duckdb_cannot_read_is_left_to_the_in_memory_merge(tmp_path: Pa
     out = tmp_path / "history.jsonl"
     assert history.merge_files(out, [], client) is False and not out.exists()
     assert len(history.read(client)) == 40, "the Python reader skips the cut line"
+
+
+def test_records_not_as_the_writers_write_them_are_moved_and_numbered_as_the_in_memory_merge_does(
+    tmp_path: Path,
+) -> None:
+    """merge_files rewrites a record's time, intended and index in its text where they are sure to be the
+    record's own, and parses any other record: each of these lines, among ordinary ones, comes out as the
+    in-memory merge writes it."""
+    head = '{"process":3,"op":%d,"type":"ok","f":"pay","time":%s'
+    odd = [
+        head % (1, "20") + ',"value":{"id":1},"status":201,"index":7,"extra":1}',  # a member after index
+        head % (2, "21") + ',"intended":19,"value":{"id":2}}',  # intended before value
+        head % (3, "22") + ',"value":{"intended":5,"index":6}}',  # theirs, nested at the end
+        head % (4, "23") + ',"value":{"time":5},"intended":null}',  # a null intended; a nested time
+        '{"process":3,"op":5,"type":"ok","f":"pay","value":{"a":1,"time":24},"time":24}',  # nested first
+        '{"process":"a,\\"time\\":1","op":6,"type":"ok","f":"pay","time":25}',  # in a string before it
+        '{"process":"{[","op":7,"type":"ok","f":"pay","time":26,"intended":24}',
+        head % (8, "27") + ',"intended":25.5}',  # not an integer
+        head % (9, "28") + ',"intended":26.0}',
+        head % (10, "29") + ',"value":{"note":"caf\\u00e9 \\"}\\""},"intended":27,"index":3}',
+        '{"process": 3, "op": 11, "type": "ok", "f": "pay", "time": 30, "intended": 28}',  # spaced
+        head % (12, "-0") + ',"intended":-0}',
+    ]
+    client = tmp_path / "client.jsonl"
+    ordinary = [json.dumps(r, separators=(",", ":")) for r in _load(20, 3)]
+    client.write_text("\n".join(ordinary[:20] + odd + ordinary[20:]) + "\n")
+    expected = tmp_path / "expected.jsonl"
+    history.write(expected, history.merge(history.read(client), zero=1_000))
+    out = tmp_path / "history.jsonl"
+    assert history.merge_files(out, client, zero=1_000)
+    assert out.read_text().splitlines() == expected.read_text().splitlines()
