@@ -22,6 +22,7 @@ SCRIPTS = [
     ("peak_rate.py", [], ["--rates", "200,400", "--seconds", "15"]),
     ("load_spread.py", [], ["--seconds", "10"]),
     ("judge_scaling.py", ["100000"], ["10000"]),  # 100k and 1M transfers, from files
+    ("run_end.py", ["100000"], ["10000"]),
     ("load_overhead.py", ["--seconds", "40", "--rounds", "3"], ["--seconds", "8"]),  # median of 3 pairs
     ("run_cost.py", [], []),
 ]
