@@ -144,8 +144,8 @@ def merge_files(
                 "json_extract(json, ['$.time', '$.intended', '$.index'])" if number else "[json -> '$.time']"
             )
             picked = "json, v[1], v[2], v[3]" if number else "json"
-            sql = f"SELECT {picked} FROM (SELECT *, {fields} AS v FROM ({union})) ORDER BY v[1]::BIGINT, s, line"
-            rows = db.execute(sql) if parts else None
+            sql = f"SELECT {picked} FROM (SELECT *, {fields} AS v FROM ({union}))"
+            rows = db.execute(f"{sql} ORDER BY v[1]::BIGINT, s, line") if parts else None
             with open(out, "w") as f:
                 index = 0
                 while rows is not None and (batch := rows.fetchmany(8192)):
