@@ -56,6 +56,44 @@ def test_calls_pair_as_history_pair(tmp_path: Path) -> None:
             assert [c.invoke.get("process") for c in got] == [c.invoke.get("process") for c in expected]
 
 
+def once(seed: int, twice: bool) -> list[dict[str, Any]]:
+    """Client records where no id is invoked twice (as the harness writes them): completions without an
+    invoke before it, calls never completed, int and str processes that look alike, and with ``twice`` an
+    id completed twice after its invoke (the first completion is its outcome)."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for n in range(150):
+        process, op = rng.choice([1, 2, "1", "2"]), n
+        ident = {"process": process, "op": op, "f": rng.choice(["pay", "balance"])}
+        t = rng.randrange(10**6)
+        value = {"key": f"k{op}", "from": rng.choice([7, "7"]), "to": 8, "amount": rng.randrange(9)}
+        out.append({**ident, "type": "invoke", "time": t, "value": value})
+        kinds = rng.choices(["ok", "fail", "info"], [3, 1, 1], k=rng.choice([0, 1, 1, 1, 2 if twice else 1]))
+        if rng.random() < 0.2:
+            out.append({**ident, "type": "fail", "time": t - 1 - rng.randrange(1000), "status": 500})
+        for i, kind in enumerate(kinds):
+            done = {**ident, "type": kind, "time": t + 1 + i + rng.randrange(5000)}
+            done["status"] = {"ok": 201, "fail": 422, "info": 0}[kind]
+            if rng.random() < 0.5:
+                done["value"] = {"id": rng.randrange(5), "amount": 3}
+            out.append(done)
+    return history.merge(out)
+
+
+def test_calls_pair_as_history_pair_when_no_id_is_invoked_twice(tmp_path: Path) -> None:
+    """The one-join pairing (no id invoked twice) and its fallback when an id is completed twice."""
+    for seed in range(6):
+        records = once(seed, twice=seed % 2 == 1)
+        expected = [c for c in history.pair(records) if c.f in CLIENT_FS]
+        assert sum(c.invoke["type"] == "invoke" for c in expected) == 150
+        cols = Columns(records)
+        got = cols.calls("true")
+        cols.close()
+        assert [(c.index, c.type, c.start, c.end, c.status, c.key, c.value) for c in got] == [
+            (c.index, c.type, c.start, c.end, c.status, c.key, c.value) for c in expected
+        ], seed
+
+
 def test_unnumbered_history_keeps_record_order(tmp_path: Path) -> None:
     """A file whose records are not numbered in file order (hand-written) is still paired in file order."""
     records = messy(7)
