@@ -228,7 +228,8 @@ class Columns:
                 GROUP BY ALL"""
             )
             self._pair(
-                """inv JOIN h i ON i.pos = inv.ipos LEFT JOIN dn ON dn.process = inv.process AND dn.op = inv.op
+                """inv JOIN h i ON i.pos = inv.ipos
+                LEFT JOIN dn ON dn.process = inv.process AND dn.op = inv.op
                 LEFT JOIN h d ON d.pos = dn.dpos"""
             )
             self.db.execute("DROP TABLE inv")
