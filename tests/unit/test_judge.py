@@ -108,6 +108,8 @@ def test_authorization_fails_when_someone_else_debits() -> None:
     book.transfer("steal", 1, 2, 10, f="unauthorized", acting_as=2)
     r = result(verdict(book), "authorization")
     assert r.valid is False and r.count == 2  # the ok call, and the debit by a non-owner
+    debited = [o.get("debited") for o in r.details["offenders"]]
+    assert debited == [None, 1]  # the ok call's, and the account as the ledger has it
 
 
 def test_lockout_valid_when_the_sixth_attempt_is_refused() -> None:

@@ -152,3 +152,38 @@ def test_a_judgement_on_read_columns_is_the_same_and_leaves_them_as_it_found_the
         assert len(cols.calls("true")) == 4
     finally:
         cols.close()
+
+
+def test_postings_come_back_as_the_audit_gave_them() -> None:
+    """The ledger keeps each field as its opaque-id text and which fields were strings: a posting read back
+    (the evidence of ledger_keys) is the audit's, whatever JSON types its fields had."""
+    odd: list[Any] = [
+        7,
+        "7",
+        "None",
+        None,
+        True,
+        "True",
+        False,
+        1.5,
+        'a"b\\c\u00e9',
+        {"x": [1, 2]},
+        [3],
+        -0,
+        10**20,
+    ]
+    ledger = []
+    for i, value in enumerate(odd):
+        ledger.append(
+            {"seq": value, "transfer_id": value, "idempotency_key": f"k{i}", "account": 1, "delta": -i}
+        )
+        ledger.append({"seq": i, "transfer_id": i, "idempotency_key": value, "account": value, "delta": i})
+    ledger.append({"transfer_id": 99, "idempotency_key": "k99", "account": 1, "delta": 0})  # no seq
+    cols = Columns([])
+    ids = {'{"x":[1,2]}', *(str(v) for v in odd)}  # opaque ids as aid makes them: an object's is its JSON
+    cols.load_ledger(ledger, {"1", *ids})
+    got = cols.ledger_keys({"k99", *(f"k{i}" for i in range(len(odd))), *ids})
+    cols.close()
+    postings = [p for transfers in got.values() for posts in transfers.values() for p in posts]
+    expected = [{"seq": None, **p} if "seq" not in p else p for p in ledger]
+    assert sorted(map(json.dumps, postings)) == sorted(map(json.dumps, expected))

@@ -197,6 +197,8 @@ def test_a_transient_overdraft_in_ledger_order_is_caught() -> None:
     v = verdict(book)
     r = result(v, "no_negative_balances")
     assert r.valid is False and r.first and r.first.get("replay") is True
+    over = next(p for p in book.ledger if p["idempotency_key"] == "over" and p["account"] == 1)
+    assert r.first["seq"] == over["seq"] and r.first["balance"] == -40  # the first posting below zero
     twin = Book({1: 100, 2: 0, 3: 0})
     twin.transfer("fine", 1, 2, 50)
     assert result(verdict(twin), "no_negative_balances").valid is True

@@ -75,7 +75,10 @@ _CALL_COLUMNS = (
 SEQ_ORDER = "seq_number IS NULL, seq_number, seq_text, pos"
 """Ledger ``seq`` order: numbers numerically, anything else as text after them, file
 order on ties (as Python's stable sort by ``(0, seq)`` or ``(1, str(seq))``)."""
-POSTING = "seq, transfer_id, idempotency_key, account_json, delta"
+POSTING = "seq_text, tid, key, account, delta, quoted"
+"""A posting's columns, for ``posting_of``."""
+_QUOTED = ("seq", "transfer_id", "idempotency_key", "account")
+"""The posting's fields whose JSON was a string, one bit each in ``ledger.quoted`` (in this order)."""
 
 
 def loads(text: str | None) -> Any:
@@ -104,15 +107,22 @@ def _call(row: tuple[Any, ...]) -> Call:
     return Call(invoke, completion)
 
 
+def unaid(text: str, quoted: bool) -> Any:
+    """The JSON value ``aid`` made ``text`` from: the string itself when it was one (``quoted``), else what
+    the JSON text reads as (aid wrote null, true and false as Python shows them)."""
+    if quoted:
+        return text
+    return {"None": None, "True": True, "False": False}[text] if text in _WORDS else json.loads(text)
+
+
+_WORDS = {"None", "True", "False"}
+
+
 def posting_of(row: list[Any]) -> dict[str, Any]:
-    seq, tid, key, account, delta = row
-    return {
-        "seq": loads(seq),
-        "transfer_id": loads(tid),
-        "idempotency_key": loads(key),
-        "account": loads(account),
-        "delta": delta,
-    }
+    """A posting as the audit gave it, from its ``POSTING`` columns."""
+    *texts, delta, quoted = row
+    fields = enumerate(zip(_QUOTED, texts, strict=True))
+    return {**{name: unaid(text, bool(quoted >> i & 1)) for i, (name, text) in fields}, "delta": delta}
 
 
 Records = list[dict[str, Any]] | Path | File
@@ -265,11 +275,16 @@ class Columns:
         read = f"read_json({duck.quoted(path)}, format = 'newline_delimited', columns = {_LEDGER_COLUMNS})"
         self.db.execute(f"CREATE TEMP TABLE g AS SELECT * FROM {read}")  # rowid: file order (no WHERE)
         integer = "regexp_full_match(seq, '-?[0-9]+')"  # Python's isinstance(seq, int): numbers first
+        # each field as its aid text only, and which of them were strings (``unaid``): the JSON texts would
+        # double the ledger's memory
+        quoted = " + ".join(
+            f"(coalesce(starts_with({n}, '\"'), false)::UTINYINT << {i})" for i, n in enumerate(_QUOTED)
+        )
         self.db.execute(
-            f"""CREATE TABLE ledger AS SELECT rowid AS pos, seq, transfer_id, idempotency_key,
-                account AS account_json, aid(transfer_id) AS tid, aid(idempotency_key) AS key,
-                aid(account) AS account, delta, CASE WHEN {integer} THEN seq::HUGEINT END AS seq_number,
-                aid(seq) AS seq_text
+            f"""CREATE TABLE ledger AS SELECT rowid AS pos, aid(transfer_id) AS tid,
+                aid(idempotency_key) AS key, aid(account) AS account, delta,
+                CASE WHEN {integer} THEN seq::HUGEINT END AS seq_number, aid(seq) AS seq_text,
+                ({quoted})::UTINYINT AS quoted
             FROM g WHERE aid(account) IN (SELECT account FROM run_accounts)"""
         )
         self.db.execute("DROP TABLE g")
@@ -294,7 +309,7 @@ class Columns:
         self.db.execute(
             f"""CREATE TABLE positions AS SELECT l.account, row_number() OVER w AS p,
                 a.initial + sum(l.delta) OVER (w ROWS UNBOUNDED PRECEDING) AS balance, l.key, k.ack,
-                k.sent_at AS sent, l.seq
+                k.sent_at AS sent, l.pos
             FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
             WINDOW w AS (PARTITION BY l.account ORDER BY {SEQ_ORDER})"""
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import Call
-from .columns import POSTING, TRANSFERS, loads, posting_of
+from .columns import POSTING, TRANSFERS, posting_of, unaid
 from .facts import Facts, aid
 from .model import MAX_LISTED, Result
 
@@ -478,14 +478,22 @@ def no_negative_balances(f: Facts) -> Result:
         op(c, balance=c.value.get("balance")) for c in suspects if (c.value.get("balance") or 0) < 0
     ]
     f.db.positions(f.initial)
-    for account, balance, seq in f.db.rows(
+    for account, balance, seq, quoted in f.db.rows(
         """WITH first AS (SELECT account, min({'n': seq_number IS NULL, 'v': seq_number, 't': seq_text,
-                'pos': pos}) AS first FROM ledger GROUP BY account)
-        SELECT account, arg_min(balance, p), arg_min(seq, p) FROM positions JOIN first USING (account)
-        WHERE balance < 0 GROUP BY account ORDER BY any_value(first)"""
+                'pos': pos}) AS first FROM ledger GROUP BY account),
+        negative AS (SELECT account, arg_min(balance, p) AS balance, arg_min(pos, p) AS pos
+            FROM positions WHERE balance < 0 GROUP BY account)
+        SELECT n.account, n.balance, l.seq_text, (l.quoted & 1) = 1 FROM negative n
+            JOIN ledger l ON l.pos = n.pos JOIN first ON first.account = n.account ORDER BY first.first"""
     ):
         offenders.append(
-            {"index": None, "account": account, "balance": int(balance), "seq": loads(seq), "replay": True}
+            {
+                "index": None,
+                "account": account,
+                "balance": int(balance),
+                "seq": unaid(seq, quoted),
+                "replay": True,
+            }
         )
     return Result.from_offenders(
         "no_negative_balances",
