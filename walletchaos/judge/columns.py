@@ -112,10 +112,10 @@ def unaid(text: str, quoted: bool) -> Any:
     the JSON text reads as (aid wrote null, true and false as Python shows them)."""
     if quoted:
         return text
-    return {"None": None, "True": True, "False": False}[text] if text in _WORDS else json.loads(text)
+    return _WORDS[text] if text in _WORDS else json.loads(text)
 
 
-_WORDS = {"None", "True", "False"}
+_WORDS = {"None": None, "True": True, "False": False}
 
 
 def posting_of(row: list[Any]) -> dict[str, Any]:
