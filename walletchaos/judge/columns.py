@@ -169,7 +169,12 @@ class Columns:
         how many calls, its first ok call, whether all failed, when first acknowledged and first sent, and
         how many transfer ids the ledger holds under it) and ``transfers`` (per ledger key and transfer id:
         how many postings, and the least and greatest (account, delta) leg, which for two postings are
-        both of them in order)."""
+        both of them in order; made first, as keys counts its transfer ids there)."""
+        self.db.execute(
+            """CREATE TABLE transfers AS SELECT key, tid, count(*) AS postings,
+                min({'a': account, 'd': delta}) AS lo, max({'a': account, 'd': delta}) AS hi
+            FROM ledger GROUP BY key, tid"""
+        )
         self.db.execute(
             f"""CREATE TABLE keys AS SELECT k.*, coalesce(t.tids, 0) AS tids FROM (
                 SELECT key, min(idx) AS first, count(*) AS sent,
@@ -177,12 +182,7 @@ class Columns:
                     bool_and(type = 'fail') AS all_fail,
                     min("end") FILTER (WHERE type = 'ok' AND "end" IS NOT NULL) AS ack, min(start) AS sent_at
                 FROM calls WHERE {TRANSFERS} GROUP BY key) k
-            LEFT JOIN (SELECT key, count(DISTINCT tid) AS tids FROM ledger GROUP BY key) t USING (key)"""
-        )
-        self.db.execute(
-            """CREATE TABLE transfers AS SELECT key, tid, count(*) AS postings,
-                min({'a': account, 'd': delta}) AS lo, max({'a': account, 'd': delta}) AS hi
-            FROM ledger GROUP BY key, tid"""
+            LEFT JOIN (SELECT key, count(*) AS tids FROM transfers GROUP BY key) t USING (key)"""
         )
 
     def _load_calls(self, path: Path) -> None:
