@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..history import Call
-from .columns import unaid
+from .columns import quoted, unaid
 from .facts import Facts, aid
 from .model import Result
 from .money import op
@@ -23,15 +23,15 @@ def authorization(f: Facts) -> Result:
     probes = f.db.one("SELECT count(*) FROM calls WHERE f = 'unauthorized'")
     offenders = [op(c) for c in f.db.calls("f = 'unauthorized' AND type = 'ok'")]
     count, foreign = f.db.rows(
-        """SELECT count(*), list((l.key, l.account, ((l.quoted >> 3) & 1) = 1) ORDER BY l.pos)
+        f"""SELECT count(*), list((l.key, l.account, {quoted("account", "l")}) ORDER BY l.pos)
             FILTER (WHERE aid(c."as") <> l.account)
         FROM ledger l JOIN keys k USING (key) JOIN calls c ON c.idx = k.first WHERE l.delta < 0"""
     )[0]
     foreign = [tuple(debit) for debit in foreign or []]
     by_key = f.db.by_key(k for k, _, _ in foreign)
-    for key, account, quoted in foreign:
+    for key, account, string in foreign:
         call = by_key[key][0]
-        offenders.append(op(call, debited=unaid(account, quoted), acting_as=call.value.get("as")))
+        offenders.append(op(call, debited=unaid(account, string), acting_as=call.value.get("as")))
     return Result.from_offenders(
         "authorization",
         "invariant",

@@ -81,6 +81,11 @@ _QUOTED = ("seq", "transfer_id", "idempotency_key", "account")
 """The posting's fields whose JSON was a string, one bit each in ``ledger.quoted`` (in this order)."""
 
 
+def quoted(field: str, ledger: str = "ledger") -> str:
+    """SQL: whether the posting's ``field`` (one of ``_QUOTED``) was a JSON string, for ``unaid``."""
+    return f"(({ledger}.quoted >> {_QUOTED.index(field)}) & 1) = 1"
+
+
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 

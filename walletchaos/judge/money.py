@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..history import Call
-from .columns import POSTING, TRANSFERS, posting_of, unaid
+from .columns import POSTING, TRANSFERS, posting_of, quoted, unaid
 from .facts import Facts, aid
 from .model import MAX_LISTED, Result
 
@@ -478,12 +478,14 @@ def no_negative_balances(f: Facts) -> Result:
         op(c, balance=c.value.get("balance")) for c in suspects if (c.value.get("balance") or 0) < 0
     ]
     f.db.positions(f.initial)
-    for account, balance, seq, quoted in f.db.rows(
+    for account, balance, seq, string in f.db.rows(
         """WITH first AS (SELECT account, min({'n': seq_number IS NULL, 'v': seq_number, 't': seq_text,
                 'pos': pos}) AS first FROM ledger GROUP BY account),
         negative AS (SELECT account, arg_min(balance, p) AS balance, arg_min(pos, p) AS pos
             FROM positions WHERE balance < 0 GROUP BY account)
-        SELECT n.account, n.balance, l.seq_text, (l.quoted & 1) = 1 FROM negative n
+        SELECT n.account, n.balance, l.seq_text, """
+        + quoted("seq", "l")
+        + """ FROM negative n
             JOIN ledger l ON l.pos = n.pos JOIN first ON first.account = n.account ORDER BY first.first"""
     ):
         offenders.append(
@@ -491,7 +493,7 @@ def no_negative_balances(f: Facts) -> Result:
                 "index": None,
                 "account": account,
                 "balance": int(balance),
-                "seq": unaid(seq, quoted),
+                "seq": unaid(seq, string),
                 "replay": True,
             }
         )
