@@ -112,10 +112,10 @@ def _call(row: tuple[Any, ...]) -> Call:
     return Call(invoke, completion)
 
 
-def unaid(text: str, quoted: bool) -> Any:
-    """The JSON value ``aid`` made ``text`` from: the string itself when it was one (``quoted``), else what
+def unaid(text: str, string: bool) -> Any:
+    """The JSON value ``aid`` made ``text`` from: the string itself when it was one (``string``), else what
     the JSON text reads as (aid wrote null, true and false as Python shows them)."""
-    if quoted:
+    if string:
         return text
     return _WORDS[text] if text in _WORDS else json.loads(text)
 
@@ -125,9 +125,9 @@ _WORDS = {"None": None, "True": True, "False": False}
 
 def posting_of(row: list[Any]) -> dict[str, Any]:
     """A posting as the audit gave it, from its ``POSTING`` columns."""
-    *texts, delta, quoted = row
+    *texts, delta, bits = row
     fields = enumerate(zip(_QUOTED, texts, strict=True))
-    return {**{name: unaid(text, bool(quoted >> i & 1)) for i, (name, text) in fields}, "delta": delta}
+    return {**{name: unaid(text, bool(bits >> i & 1)) for i, (name, text) in fields}, "delta": delta}
 
 
 Records = list[dict[str, Any]] | Path | File
@@ -282,14 +282,14 @@ class Columns:
         integer = "regexp_full_match(seq, '-?[0-9]+')"  # Python's isinstance(seq, int): numbers first
         # each field as its aid text only, and which of them were strings (``unaid``): the JSON texts would
         # double the ledger's memory
-        quoted = " + ".join(
+        strings = " + ".join(
             f"(coalesce(starts_with({n}, '\"'), false)::UTINYINT << {i})" for i, n in enumerate(_QUOTED)
         )
         self.db.execute(
             f"""CREATE TABLE ledger AS SELECT rowid AS pos, aid(transfer_id) AS tid,
                 aid(idempotency_key) AS key, aid(account) AS account, delta,
                 CASE WHEN {integer} THEN seq::HUGEINT END AS seq_number, aid(seq) AS seq_text,
-                ({quoted})::UTINYINT AS quoted
+                ({strings})::UTINYINT AS quoted
             FROM g WHERE aid(account) IN (SELECT account FROM run_accounts)"""
         )
         self.db.execute("DROP TABLE g")
