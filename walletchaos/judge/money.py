@@ -111,7 +111,7 @@ def conservation(f: Facts) -> Result:
         return unknown("conservation", "no audit snapshot")
     before = sum(f.initial.values())
     after = sum(f.snapshot.get(a, 0) for a in f.initial)
-    exercised = f.db.one("SELECT count(DISTINCT tid) FROM transfers")  # transfers the ledger holds
+    exercised = f.db.one("SELECT count(DISTINCT tid) FROM ledger")  # transfers the ledger holds
     if before == after:
         return Result("conservation", "invariant", True, f"total {after} conserved", exercised=exercised)
     impact = {a: f.snapshot.get(a, 0) - f.replay.get(a, 0) for a in f.initial}
@@ -402,9 +402,9 @@ def no_phantoms(f: Facts) -> Result:
     The load process writes each invoke before sending the request, line by line; only when it did not end
     cleanly (killed, crashed) may the invoke of a request it sent be missing, so then keys without a
     recorded request are reported as unknown, not as phantoms."""
-    keys = f.db.one("SELECT count(DISTINCT key) FROM transfers")
+    keys = f.db.one("SELECT count(DISTINCT key) FROM ledger")
     unsent = f.db.keys(
-        f"SELECT DISTINCT key FROM transfers ANTI JOIN (SELECT key FROM calls WHERE {TRANSFERS}) USING (key)"
+        f"SELECT DISTINCT key FROM ledger ANTI JOIN (SELECT key FROM calls WHERE {TRANSFERS}) USING (key)"
     )
     offenders = [
         {"index": None, "seq": posts[0]["seq"], "key": key, "account": posts[0]["account"]}
