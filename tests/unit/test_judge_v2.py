@@ -499,6 +499,21 @@ def test_a_read_that_misses_an_acknowledged_credit_or_shows_the_future_is_caught
     assert result(verdict(future), "reads_in_order").valid is False
 
 
+def test_a_read_at_the_very_time_of_an_acknowledgement_or_a_send_may_see_either_side() -> None:
+    """The bounds are strict: a transfer acknowledged exactly when a read began need not be in it, and one
+    first sent exactly when a read ended may be."""
+    book = Book({1: 100, 2: 100})
+    book.transfer("in", 2, 1, 30)
+    book.tick(-10)  # the read starts at the credit's acknowledgement
+    book.read(1, balance=100)
+    assert result(verdict(book), "reads_in_order").valid is True
+    future = Book({1: 100, 2: 100})
+    future.read(1, balance=90)
+    future.tick(-10)  # the debit is sent as the read ends
+    future.transfer("later", 1, 2, 10)
+    assert result(verdict(future), "reads_in_order").valid is True
+
+
 def shared_wallet_audit(book: Book, leak: int = 0) -> dict[str, Any]:
     """The audit of a long-lived wallet: another run's accounts and postings (same keys, even) sit beside
     this run's. ``leak`` moves that much from this run's first account to another run's account."""

@@ -318,16 +318,6 @@ class Columns:
             FROM ledger l JOIN accounts a USING (account) LEFT JOIN keys k USING (key)
             WINDOW w AS (PARTITION BY l.account ORDER BY {SEQ_ORDER})"""
         )
-        # for ``refusals.bounds``: per account, by first acknowledgement the greatest position acknowledged
-        # so far, and by first sending (latest first) the least position sent from then on
-        self.db.execute(
-            """CREATE TABLE acked AS SELECT account, ack, max(p) OVER (PARTITION BY account ORDER BY ack
-                RANGE UNBOUNDED PRECEDING) AS lo FROM positions WHERE ack IS NOT NULL"""
-        )
-        self.db.execute(
-            """CREATE TABLE sent AS SELECT account, sent, min(p) OVER (PARTITION BY account ORDER BY sent
-                DESC RANGE UNBOUNDED PRECEDING) AS after FROM positions WHERE sent IS NOT NULL"""
-        )
 
     def table(self, name: str, sql: str, *params: Any) -> str:
         """Makes table ``name`` as ``sql`` once per judgement (checks that share it ask for it by name, and

@@ -25,17 +25,59 @@ def positions(f: Facts) -> None:
     f.db.positions(f.initial)
 
 
-def bounds(calls: str) -> str:
-    """SQL: the calls ``calls`` selects (cid, account, start, stop, ...) with ``lo``/``hi``, the positions
-    (inclusive) the account may have been at while each ran, and the account's ``initial`` balance: lo is
-    the greatest position whose transfer was acknowledged before start (0: none), hi the position before
-    the least one whose transfer was first sent after stop (all of them: none)."""
-    return f"""WITH c AS ({calls}),
-        l AS (SELECT c.cid, a.lo FROM c ASOF LEFT JOIN acked a ON c.account = a.account AND c.start > a.ack),
-        h AS (SELECT c.cid, s.after FROM c ASOF LEFT JOIN sent s ON c.account = s.account AND c.stop < s.sent)
-        SELECT c.*, coalesce(l.lo, 0) AS lo, coalesce(h.after - 1, coalesce(a.postings, 0)) AS hi,
+def _reads(f: Facts) -> tuple[str, list[str]]:
+    """SQL of every acknowledged integer balance read of an account whose stored balance matches the ledger
+    (``consistent``), as (cid, account, start, stop, ...), and its parameter."""
+    return (
+        f"""SELECT idx AS cid, aid(account) AS account, start, coalesce("end", {NEVER}) AS stop, "end",
+        process, balance::HUGEINT AS balance FROM calls
+        WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
+        AND aid(account) IN (SELECT unnest(?::VARCHAR[]))""",
+        consistent(f, list(f.initial)),
+    )
+
+
+def _refusals(f: Facts) -> tuple[str, list[str]]:
+    """SQL of every 422 insufficient_funds of a payer the run created, as (cid, account, start, stop,
+    amount), and its parameter."""
+    return (
+        f"""SELECT idx AS cid, aid("from") AS account, start, coalesce("end", {NEVER}) AS stop, amount
+        FROM calls WHERE type = 'fail' AND {_INSUFFICIENT}
+        AND aid("from") IN (SELECT unnest(?::VARCHAR[]))""",
+        sorted(f.initial),
+    )
+
+
+_INSUFFICIENT = "(status = 422 AND (error ->> '$') = 'insufficient_funds')"
+
+
+def bounds(f: Facts) -> str:
+    """The table of every read (``_reads``) and refusal (``_refusals``) by cid with ``lo``/``hi``, the
+    positions (inclusive) its account may have been at while it ran, and the account's ``initial`` balance:
+    lo is the greatest position whose transfer was acknowledged before start (0: none), hi the position
+    before the least one whose transfer was first sent after stop (all of them: none). Each is one window
+    over the account's positions and the calls together, by time: a call sees the positions before it in
+    that order (at the same time, a call comes first: the bounds are strict). Made once."""
+    positions(f)
+    (reads, accounts), (refusals, payers) = _reads(f), _refusals(f)
+    calls = "SELECT account, {t} AS t, true AS call, NULL AS p, cid FROM c"
+    posted = "SELECT account, {t} AS t, false, p, NULL FROM positions WHERE {t} IS NOT NULL"
+    return f.db.table(
+        "bounds",
+        f"""WITH c AS (SELECT cid, account, start, stop FROM ({reads})
+            UNION ALL SELECT cid, account, start, stop FROM ({refusals})),
+        l AS (SELECT cid, max(p) OVER (PARTITION BY account ORDER BY t, call DESC ROWS UNBOUNDED PRECEDING)
+                AS lo
+            FROM ({calls.format(t="start")} UNION ALL {posted.format(t="ack")}) QUALIFY call),
+        h AS (SELECT cid, min(p) OVER (PARTITION BY account ORDER BY t DESC, call DESC
+                ROWS UNBOUNDED PRECEDING) AS after
+            FROM ({calls.format(t="stop")} UNION ALL {posted.format(t="sent")}) QUALIFY call)
+        SELECT c.cid, coalesce(l.lo, 0) AS lo, coalesce(h.after - 1, coalesce(a.postings, 0)) AS hi,
             coalesce(a.initial, 0) AS initial
-        FROM c JOIN l USING (cid) JOIN h USING (cid) LEFT JOIN accounts a USING (account)"""
+        FROM c JOIN l USING (cid) JOIN h USING (cid) LEFT JOIN accounts a USING (account)""",
+        accounts,
+        payers,
+    )
 
 
 def window_range(low: Any, high: Any, lo: int, initial: int) -> list[int]:
@@ -55,13 +97,12 @@ def no_wrong_refusals(f: Facts) -> Result:
       was acknowledged before the call began) and the first surely after (its transfer was sent after
       the call ended), in the account's ledger order.
     info outcomes are not refusals and are ignored."""
-    known = sorted(f.initial)
     session = ", ".join(f"'{fn}'" for fn in SESSION_FS)
     error = "(error ->> '$')"
     branches = (
         f"(status = 404 AND {error} IN ('unknown_account', 'not_found') AND f IN ({session}))",
         f"(status = 401 AND f IN ({session}))",
-        f"(status = 422 AND {error} = 'insufficient_funds')",
+        _INSUFFICIENT,
     )
     checked = f.db.one(f"SELECT count(*) FROM calls WHERE type = 'fail' AND ({' OR '.join(branches)})")
     offenders = []
@@ -72,19 +113,17 @@ def no_wrong_refusals(f: Facts) -> Result:
                 offenders.append(op(c, problem="404 for accounts that exist"))
         else:
             offenders.append(op(c, problem="401 to the user's own session"))
-    positions(f)
-    refusals = f"""SELECT idx AS cid, aid("from") AS account, start, coalesce("end", {NEVER}) AS stop, amount
-        FROM calls WHERE type = 'fail' AND {branches[2]} AND aid("from") IN (SELECT unnest(?::VARCHAR[]))"""
+    refusals, payers = _refusals(f)
     covered = dict(
         f.db.rows(
-            f"""WITH b AS ({bounds(refusals)})
+            f"""WITH b AS (SELECT * FROM ({refusals}) JOIN {bounds(f)} USING (cid))
             SELECT cid, low FROM (
                 SELECT b.cid, b.amount, least(min(p.balance), CASE WHEN b.lo = 0 THEN b.initial END) AS low
                 FROM b LEFT JOIN positions p
                     ON p.account = b.account AND p.p BETWEEN greatest(b.lo, 1) AND b.hi
                 WHERE b.lo <= b.hi GROUP BY b.cid, b.amount, b.lo, b.initial)
             WHERE TRY_CAST(amount AS HUGEINT) IS NULL OR low >= TRY_CAST(amount AS HUGEINT)""",
-            known,
+            payers,
         )
     )
     for c in f.db.calls("idx IN (SELECT unnest(?::BIGINT[]))", sorted(covered)):
@@ -130,14 +169,10 @@ def held_reads(f: Facts) -> str:
     matches it (``at_initial``: lo is 0 and it equals the initial balance), and the positions in lo..hi at
     which the account held its balance: how many (``n``), the least (``first``) and, when more than one,
     all of them (``many``). Made once."""
-    positions(f)
-    calls = f"""SELECT idx AS cid, aid(account) AS account, start, coalesce("end", {NEVER}) AS stop, "end",
-        process, balance::HUGEINT AS balance FROM calls
-        WHERE f = 'balance' AND type = 'ok' AND json_type(balance) IN ('BIGINT', 'UBIGINT')
-        AND aid(account) IN (SELECT unnest(?::VARCHAR[]))"""
+    reads, accounts = _reads(f)
     return f.db.table(
         "held_reads",
-        f"""WITH b AS ({bounds(calls)})
+        f"""WITH b AS (SELECT * FROM ({reads}) JOIN {bounds(f)} USING (cid))
         SELECT b.cid, any_value(b.start) AS start, any_value(b."end") AS "end",
             any_value(b.process) AS process, any_value(b.account) AS account,
             any_value(b.balance) AS balance, any_value(b.lo) AS lo, any_value(b.hi) AS hi,
@@ -147,7 +182,7 @@ def held_reads(f: Facts) -> str:
         FROM b LEFT JOIN positions p
             ON p.account = b.account AND p.balance = b.balance AND p.p BETWEEN b.lo AND b.hi
         GROUP BY b.cid""",
-        consistent(f, list(f.initial)),
+        accounts,
     )
 
 
