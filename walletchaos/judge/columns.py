@@ -226,13 +226,14 @@ class Columns:
             f"SELECT count(*), count(*) FILTER (WHERE n > 1) FROM (SELECT count(*) AS n FROM ({invokes}) "
             "GROUP BY process, op)"
         ).fetchone() or (0, 0)
+        paired = False
         if not reinvoked:
             self._pair(f"""({invokes}) i LEFT JOIN (SELECT * FROM h WHERE type <> 'invoke') d
                 ON d.process = i.process AND d.op = i.op AND d.pos > i.pos""")
-            if self.db.execute("SELECT count(*) FROM calls").fetchone() != (ids,):
+            paired = self.db.execute("SELECT count(*) FROM calls").fetchone() == (ids,)
+            if not paired:
                 self.db.execute("DROP TABLE calls")
-                reinvoked = 1
-        if reinvoked:
+        if not paired:
             self.db.execute(
                 "CREATE TEMP TABLE inv AS SELECT process, op, max(pos) AS ipos FROM h WHERE type = 'invoke' "
                 f"AND f IN ({_CLIENT}) GROUP BY ALL"
