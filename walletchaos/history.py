@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import gcpause
 from .ops import CLIENT_FS, TRANSFER_FS, Fn, HistoryError, Kind, Op
@@ -204,8 +204,13 @@ def _renumbered(
 
 def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
     with open(path, "w") as f:
-        for rec in records:
-            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        append(f, records)
+
+
+def append(file: TextIO, records: Iterable[dict[str, Any]]) -> None:
+    """Writes ``records`` to an open JSONL ``file``, one line each (as ``write``)."""
+    for rec in records:
+        file.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
 def read(path: Path) -> list[dict[str, Any]]:
