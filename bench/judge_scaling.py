@@ -85,12 +85,11 @@ def write(transfers: int, out: Path, copies: int = 1) -> None:
     with open(out / "history.jsonl", "w") as h, open(out / "ledger.jsonl", "w") as g:
         for copy in range(copies):
             records, part = history(transfers, copy=copy, clock=clock)
+            if copy:  # one set-up for every copy's accounts: the first copy's
+                records = [r for r in records if r["f"] != "accounts"]
             for r in records:
-                if r["f"] == "accounts":
-                    if copy:
-                        continue  # one set-up for every copy's accounts: the first copy's
-                    if r["type"] == "ok":
-                        r["value"] = {"accounts": everyone}
+                if r["f"] == "accounts" and r["type"] == "ok":
+                    r["value"] = {"accounts": everyone}
                 r["index"], index = index, index + 1
                 clock = max(clock, r["time"])
             hist.append(h, records)
