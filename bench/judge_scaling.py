@@ -10,7 +10,7 @@ A history of 10M transfers does not fit in this generator's memory (~40 GB as Py
 processes, keys and transfer ids of its own, one after another in time (one fault, in the first), written
 copy by copy; the baseline stays N transfers in one copy:
 
-    .venv/bin/python bench/judge_scaling.py 1000000 --copies 10   # 1M, and 10M as ten copies (~10 min)
+    .venv/bin/python bench/judge_scaling.py 1000000 --copies 10   # 1M, and 10M as ten copies (~25 min here)
 """
 
 from __future__ import annotations
