@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import _child
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,11 +21,10 @@ def run(scenario: dict[str, Any], work: Path) -> tuple[Path, list[dict[str, Any]
     path = work / f"{scenario['name']}.yaml"
     path.write_text(yaml.safe_dump(scenario))
     out = work / scenario["name"]
-    done = subprocess.run(
+    done = _child.run(
         [sys.executable, "-m", "walletchaos", "run", str(path), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
     )
     history = out / "latest" / "history.jsonl"

@@ -1,5 +1,6 @@
 """Shared by the bench scripts that measure the reference wallet alone: a throwaway PostgreSQL cluster
-(the local runtime's settings) and the wallet started on it, both stopped on exit."""
+(the local runtime's settings) and the wallet started on it, both stopped on exit, on Ctrl-C and on SIGTERM
+(``_child``; each resource registers its undo with the harness's ``Teardown`` the moment it exists)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import _child  # noqa: F401  (SIGTERM ends the script as Ctrl-C does: every undo below runs)
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from walletchaos.stack.postgres import PostgresCluster, _as_owner  # noqa: E402
 from walletchaos.stack.proc import ManagedProcess, descendants, free_port, wait_until  # noqa: E402
+from walletchaos.teardown import Teardown  # noqa: E402
 
 ADMIN = "bench-admin-token"
 
@@ -43,12 +46,11 @@ def pg(cluster: PostgresCluster, tool: str, *args: str, capture: bool = True) ->
 
 @contextlib.contextmanager
 def cluster() -> Iterator[PostgresCluster]:
-    c = PostgresCluster.fresh(free_port(), tag="bench")
-    try:
+    with Teardown() as undo:
+        c = PostgresCluster.fresh(free_port(), tag="bench")
+        undo.push("stop the bench's PostgreSQL and delete its directory", c.destroy)
         c.init()
         yield c
-    finally:
-        c.destroy()
 
 
 @contextlib.contextmanager
@@ -62,8 +64,9 @@ def wallet(c: PostgresCluster, workers: int = 1) -> Iterator[tuple[ManagedProces
          "--workers", str(workers), "--set", "kdf_log2_n=4"],
         work / "wallet.log", env={"WALLET_ADMIN_TOKEN": ADMIN}, cwd=str(ROOT),
     )  # fmt: skip
-    proc.start()
-    try:
+    with Teardown() as undo:
+        proc.start()
+        undo.push("stop the bench's wallet", proc.stop)
         url = f"http://127.0.0.1:{port}"
 
         def ready() -> bool:
@@ -74,5 +77,3 @@ def wallet(c: PostgresCluster, workers: int = 1) -> Iterator[tuple[ManagedProces
 
         wait_until(ready, 30, "the wallet's /readyz")
         yield proc, url
-    finally:
-        proc.stop()

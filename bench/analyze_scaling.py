@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _child
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
@@ -43,7 +45,7 @@ def run_dir(transfers: int, path: Path) -> Path:
 
 def measured(*command: str) -> tuple[float, float]:
     command = (sys.executable, "-c", MEASURE, *command)
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = _child.run(list(command), check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seconds, mb = done.stdout.split()
     return float(seconds), float(mb)
 

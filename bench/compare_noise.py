@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _child
+
 CLI = [sys.executable, "-m", "walletchaos"]
 
 
@@ -33,7 +35,7 @@ def main() -> int:
     args = ap.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="wc-noise-"))
     total = args.base + args.candidates
-    subprocess.run([*CLI, "run", args.scenario, "--repeat", str(total), "--out", str(out)], check=False)
+    _child.run([*CLI, "run", args.scenario, "--repeat", str(total), "--out", str(out)])
     folder = next(p for p in out.iterdir() if p.is_dir() and not p.is_symlink())
     runs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and p.name[0].isdigit())
     if len(runs) != total:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import _child
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,11 +68,10 @@ def scenario_for(defect: str, work: Path) -> Path:
 
 def run(defect: str, work: Path) -> tuple[int, list[str]]:
     out = work / "runs"
-    done = subprocess.run(
+    done = _child.run(
         [sys.executable, "-m", "walletchaos", "run", str(scenario_for(defect, work)), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
     )
     verdict = out / "latest" / "verdict.json"

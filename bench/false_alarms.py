@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _child
+
 SCENARIOS = ("smoke", "flash_sale", "db_outage", "db_blackhole", "network_lag", "lockout_attack")
 
 
@@ -23,11 +25,8 @@ def main(runs: int, out: Path) -> int:
         name = SCENARIOS[i % len(SCENARIOS)]
         seed = 1000 + i
         argv = [sys.executable, "-m", "walletchaos", "run", f"scenarios/{name}.yaml"]
-        done = subprocess.run(
-            [*argv, "--seed", str(seed), "--out", str(out)],
-            capture_output=True,
-            text=True,
-            check=False,
+        done = _child.run(
+            [*argv, "--seed", str(seed), "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         verdict_path = out / "latest" / "verdict.json"
         flagged = []

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _child
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
@@ -123,8 +125,8 @@ def timed(transfers: int, copies: int = 1) -> dict[str, float]:
     """Writes the history in one child process and judges it in another (each process's memory is its own)."""
     with tempfile.TemporaryDirectory(prefix="walletchaos-judge-bench-") as tmp:
         me = [sys.executable, __file__]
-        subprocess.run([*me, "--write", str(transfers), tmp, str(copies)], check=True)
-        out = subprocess.run([*me, "--judge", tmp], check=True, capture_output=True, text=True).stdout
+        _child.run([*me, "--write", str(transfers), tmp, str(copies)], check=True)
+        out = _child.run([*me, "--judge", tmp], check=True, stdout=subprocess.PIPE).stdout
         return json.loads(out.splitlines()[-1])  # type: ignore[no-any-return]
 
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _child import reaped
 from _figure import figure
 from _wallet import ADMIN, ROOT, cluster, wallet
 
@@ -86,16 +87,18 @@ def _ratio(ours: tuple[int, float], bare: tuple[int, float]) -> float:
 def our_load(work: Path, config: LoadConfig) -> tuple[int, float]:
     """walletchaos's load process on ``config``: (completed ops, CPU seconds)."""
     (work / "config.json").write_text(config.to_json())
-    ours = subprocess.Popen(
-        [sys.executable, "-m", "walletchaos.load", str(work / "config.json")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert ours.stdout is not None
-    lines = ours.stdout.read().splitlines()
-    cpu = waited(ours)
+    with reaped(
+        subprocess.Popen(
+            [sys.executable, "-m", "walletchaos.load", str(work / "config.json")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+    ) as ours:
+        assert ours.stdout is not None
+        lines = ours.stdout.read().splitlines()
+        cpu = waited(ours)
     done = next(json.loads(x) for x in lines if '"event": "done"' in x)
     return int(done["completed"]), cpu
 
@@ -111,14 +114,14 @@ def bare_locust(
         "BENCH_RATE": str(args.rate),
         "BENCH_PACED": "1" if paced else "0",
     }
-    bare = subprocess.Popen(
+    with reaped(subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(work / "bare.py"), "--headless", "-u", str(args.users),
          "-r", str(args.users), "-t", f"{args.seconds}s", "-H", url, "--json", "--only-summary"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=work,
-    )  # fmt: skip
-    assert bare.stdout is not None
-    stats = json.loads(bare.stdout.read())
-    cpu = waited(bare)
+    )) as bare:  # fmt: skip
+        assert bare.stdout is not None
+        stats = json.loads(bare.stdout.read())
+        cpu = waited(bare)
     return sum(int(s["num_requests"]) for s in stats), cpu
 
 

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from _child import reaped
+
 HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     ("wallet_vs_pgbench.py", ["--workers", "2"], ["--seconds", "5", "--clients", "8"]),
@@ -36,19 +38,16 @@ def main() -> int:
     started = time.monotonic()
     for script, full, quick in SCRIPTS:
         print(f"\n== {script}", flush=True)
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / script), *(quick if args.quick else full)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=HERE.parent,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("FIGURE\t"):
-                rows.append(line.rstrip("\n").split("\t")[1:])
-            else:
-                print(line, end="", flush=True)
-        if proc.wait() != 0:
+        argv = [sys.executable, str(HERE / script), *(quick if args.quick else full)]
+        with reaped(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=HERE.parent), 240) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("FIGURE\t"):
+                    rows.append(line.rstrip("\n").split("\t")[1:])
+                else:
+                    print(line, end="", flush=True)
+            proc.wait()
+        if proc.returncode != 0:
             rows.append([script, "FAILED", f"exit {proc.returncode}", "", ""])
     head = ["figure", "value", "baseline (same run)", "ratio", "goal"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

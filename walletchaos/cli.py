@@ -18,13 +18,10 @@ from rich.console import Console
 from rich.text import Text
 
 from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, ScenarioError, WalletchaosError
+from .teardown import raise_interrupt
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,7 +43,7 @@ def _guard(fn: Callable[..., int]) -> Callable[..., None]:
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
         global console
-        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends a command like Ctrl-C, never abruptly
+        signal.signal(signal.SIGTERM, raise_interrupt)  # SIGTERM ends a command like Ctrl-C, never abruptly
         as_json, quiet = kwargs.pop("as_json", False), kwargs.pop("quiet", False)
         if quiet:
             console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115

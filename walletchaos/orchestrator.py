@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, ClassVar
 
 from rich.console import Console
@@ -40,7 +39,7 @@ from .scrape import MetricsScraper
 from .stack import target
 from .stack.base import Stack
 from .stack.local import LocalStack
-from .teardown import Teardown
+from .teardown import Teardown, raise_interrupt
 
 CURRENCY = "CNY"
 
@@ -73,10 +72,6 @@ class RunOutcome:
         """The report's path, or why there is none (never a path to a file that was not written)."""
         path = self.run_dir / "report.html"
         return str(path) if path.is_file() else "no report: the run was not judged"
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def make_stack(scenario: Scenario, runtime: str, run_dir: Path, admin_token: str, run_id: str) -> Stack:
@@ -143,7 +138,7 @@ class Run:
         nemesis: Nemesis | None = None
         audit: dict[str, Any] = {}
         versions: dict[str, Any] = {}
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
         undo = Teardown(self._say)
         try:
             self._write_inputs()

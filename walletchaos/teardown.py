@@ -22,6 +22,12 @@ from types import FrameType, TracebackType
 from typing import Any
 
 
+def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """A SIGTERM handler: end like Ctrl-C (``KeyboardInterrupt``), so that every undo runs, never abruptly
+    (Python's default for SIGTERM exits at once and leaks whatever the process started)."""
+    raise KeyboardInterrupt
+
+
 @dataclass
 class Undo:
     what: str

@@ -1,0 +1,55 @@
+"""What every bench script that starts something shares: SIGTERM ends the script as Ctrl-C does (importing
+this module installs the harness's handler; Python's default would exit at once and leak what the script
+started), and the children it starts are stopped on the way out with time to clean up after themselves.
+
+``subprocess.run`` is not enough for a child that holds resources: on Ctrl-C it waits 0.25 s and then
+SIGKILLs the child, in the middle of the child's own teardown (a ``walletchaos run`` child would leave its
+wallet, PostgreSQL and Toxiproxy running)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from walletchaos.teardown import Teardown, raise_interrupt
+
+signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str], grace_s: float = 10) -> Iterator[subprocess.Popen[str]]:
+    """``proc``, stopped if it still runs when the block ends (an interrupt, an error): SIGTERM, then SIGKILL
+    after ``grace_s``."""
+
+    def stop() -> None:
+        if proc.returncode is None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    with Teardown() as undo:
+        undo.push(f"stop {proc.args!r}", stop, timeout_s=grace_s + 10)
+        yield proc
+
+
+def run(
+    argv: list[str], grace_s: float = 180, check: bool = False, **popen: Any
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv, text=True, **popen)`` whose child, on an interrupt, gets SIGTERM and ``grace_s``
+    to clean up (``reaped``) instead of SIGKILL after 0.25 s."""
+    with reaped(subprocess.Popen(argv, text=True, **popen), grace_s) as proc:
+        out, err = proc.communicate()
+    done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done
