@@ -24,7 +24,7 @@ A timeout, reset or 5xx other than a declared 503 is ``info``, never ``fail``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, TextIO
@@ -158,7 +158,7 @@ def merge_files(
                         if line is None:  # not as the writers write it: parsed and written again
                             rec = json.loads(text)
                             _place(rec, index, zero)
-                            line = json.dumps(rec, separators=(",", ":"))
+                            line = _ENCODE(rec)
                         lines.append(line)
                         index += 1
                     f.write("\n".join(lines))
@@ -202,15 +202,29 @@ def _renumbered(
         return None
 
 
-def write(path: Path, records: Iterable[dict[str, Any]]) -> None:
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+"""A record's JSON as every writer of a history writes it: compact, as ``json.dumps`` with these separators
+(the encoder made once: ``json.dumps`` makes one per call when given any option)."""
+
+
+def line(rec: dict[str, Any]) -> str:
+    """A record as one JSONL line (``write``'s, the load process's recorder's)."""
+    return _ENCODE(rec) + "\n"
+
+
+def write(path: Path, records: Iterable[dict[str, Any]], default: Callable[[Any], Any] | None = None) -> None:
     with open(path, "w") as f:
-        append(f, records)
+        append(f, records, default)
 
 
-def append(file: TextIO, records: Iterable[dict[str, Any]]) -> None:
-    """Writes ``records`` to an open JSONL ``file``, one line each (as ``write``)."""
+def append(
+    file: TextIO, records: Iterable[dict[str, Any]], default: Callable[[Any], Any] | None = None
+) -> None:
+    """Writes ``records`` to an open JSONL ``file``, one ``line`` each; ``default`` writes what JSON has no
+    form for (as ``json.dumps``'s: without it, such a value raises)."""
+    encode = _ENCODE if default is None else json.JSONEncoder(separators=(",", ":"), default=default).encode
     for rec in records:
-        file.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        file.write(encode(rec) + "\n")
 
 
 def read(path: Path) -> list[dict[str, Any]]:

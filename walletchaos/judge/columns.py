@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import duck
+from .. import history as hist
 from ..history import Call, File
 from ..ops import CLIENT_FS, TRANSFER_FS
 
@@ -158,7 +159,7 @@ class Columns:
             load(source)
             return
         path = Path(self._tmp.name) / name
-        _write_jsonl(path, source)
+        hist.write(path, source, default=str)
         load(path)
         path.unlink()
 
@@ -394,11 +395,3 @@ class Columns:
     def close(self) -> None:
         self.db.close()
         self._tmp.cleanup()
-
-
-def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
-    with open(path, "w") as out:
-        for rec in records:
-            out.write(dumps(rec))
-            out.write("\n")

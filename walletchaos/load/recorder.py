@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from typing import Any, Protocol
 
+from ..history import line
 from ..ops import Fn, Kind, Op
 
 UNAVAILABLE_STATUSES = (0, 500, 502, 503, 504)
@@ -87,7 +87,7 @@ class Recorder:
         return w
 
     def _write(self, rec: dict[str, Any]) -> None:
-        self.out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self.out.write(line(rec))
 
     def close(self) -> None:
         self.out.flush()
