@@ -40,9 +40,11 @@ def messy(seed: int) -> list[dict[str, Any]]:
     return history.merge(out)
 
 
-def paired(records: list[dict[str, Any]], source: list[dict[str, Any]] | Path) -> None:
-    """The calls the columns pair from ``source`` (the records, or their file) are history.pair's."""
-    cols = Columns(source)
+def paired(records: list[dict[str, Any]], source: list[dict[str, Any]] | Path, numbered: bool = True) -> None:
+    """The calls the columns pair from ``source`` (the records, or their file) are history.pair's, also when
+    the columns are told the records are not numbered in file order (``numbered`` False: read WITH
+    ORDINALITY at once)."""
+    cols = Columns(source, numbered)
     got = cols.calls("true")
     cols.close()
     expected = [c for c in history.pair(records) if c.f in CLIENT_FS]
@@ -60,6 +62,7 @@ def test_calls_pair_as_history_pair(tmp_path: Path) -> None:
         history.write(path, records)
         paired(records, records)
         paired(records, path)
+        paired(records, path, numbered=False)
 
 
 def once(seed: int, twice: bool) -> list[dict[str, Any]]:
@@ -102,10 +105,11 @@ def test_unnumbered_history_keeps_record_order(tmp_path: Path) -> None:
     with open(path, "w") as out:
         for i, rec in enumerate(records):
             out.write(json.dumps({**rec, "index": (i * 7919) % len(records)}) + "\n")
-    cols = Columns(path)
-    got = sorted((c.start, c.type, c.end) for c in cols.calls("true"))
-    cols.close()
-    assert got == sorted(expected)
+    for numbered in (True, False):  # found out, or said by the caller
+        cols = Columns(path, numbered)
+        got = sorted((c.start, c.type, c.end) for c in cols.calls("true"))
+        cols.close()
+        assert got == sorted(expected)
 
 
 def _verdict(v: judge.Verdict) -> list[dict[str, Any]]:

@@ -141,7 +141,9 @@ class Columns:
     history first (``others`` are then its records that are not client calls, for the Python side), then
     the run's ledger once the run's accounts are known (``load_ledger``)."""
 
-    def __init__(self, history: Records) -> None:
+    def __init__(self, history: Records, numbered: bool = True) -> None:
+        """``numbered`` False: the history's records are known not to be numbered in file order (the load's
+        own file sorted by time, at the end of a run), so they are read WITH ORDINALITY at once."""
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
         self._made: set[str] = set()
         history = history.path if isinstance(history, File) else history
@@ -151,6 +153,7 @@ class Columns:
         self.db.execute(_AID)
         self.others: list[dict[str, Any]] = []
         """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
+        self._numbered = numbered
         self._read(history, "history.jsonl", self._load_calls)
 
     def _read(self, source: list[dict[str, Any]] | Path, name: str, load: Callable[[Path], None]) -> None:
@@ -197,8 +200,9 @@ class Columns:
         # Record order is the rowid of a table created from the file as it is: DuckDB keeps a scan's order
         # for CREATE TABLE AS (preserve_insertion_order), but not under a WHERE (measured: a filtered
         # table's rowids were out of file order in 12 of 12 runs). A merged history numbers its records in
-        # file order (``index``), which checks it; a file that is not numbered so is read WITH ORDINALITY,
-        # which keeps file order always but costs ~1.3 s per million calls.
+        # file order (``index``), which checks it; a file that is not numbered so (or that the caller says is
+        # not: ``numbered``) is read WITH ORDINALITY, which keeps file order always but costs ~1.3 s per
+        # million calls.
         # ignore_errors: a last line cut short (the writer was killed mid-write) is skipped, as history.read
         # skips it; a history file is read and checked by history.read before it is judged (or was just
         # written by the harness), so no other line can be broken.
@@ -206,11 +210,17 @@ class Columns:
             f"read_json({duck.quoted(path)}, format = 'newline_delimited', columns = {_HISTORY_COLUMNS}, "
             "ignore_errors = true)"
         )
-        self.db.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {read}")
-        self.db.execute("CREATE TEMP VIEW h AS SELECT rowid AS pos, * FROM raw")
-        if self.db.execute("SELECT count(*) FROM h WHERE index IS DISTINCT FROM pos").fetchone() != (0,):
-            self.db.execute("DROP VIEW h")
-            self.db.execute("DROP TABLE raw")
+        in_order = self._numbered
+        if in_order:
+            self.db.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {read}")
+            self.db.execute("CREATE TEMP VIEW h AS SELECT rowid AS pos, * FROM raw")
+            in_order = self.db.execute(
+                "SELECT count(*) FROM h WHERE index IS DISTINCT FROM pos"
+            ).fetchone() == (0,)
+            if not in_order:
+                self.db.execute("DROP VIEW h")
+                self.db.execute("DROP TABLE raw")
+        if not in_order:
             self.db.execute(
                 f"CREATE TEMP TABLE raw AS SELECT ordinality - 1 AS pos, * EXCLUDE (ordinality) FROM {read} "
                 "WITH ORDINALITY"
