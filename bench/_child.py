@@ -1,6 +1,7 @@
 """What every bench script that starts something shares: SIGTERM ends the script as Ctrl-C does (importing
 this module installs the harness's handler; Python's default would exit at once and leak what the script
-started), and the children it starts are stopped on the way out with time to clean up after themselves.
+started), the children it starts are stopped on the way out with time to clean up after themselves, and its
+work directories are deleted when it exits (``workdir``).
 
 ``subprocess.run`` is not enough for a child that holds resources: on Ctrl-C it waits 0.25 s and then
 SIGKILLs the child, in the middle of the child's own teardown (a ``walletchaos run`` child would leave its
@@ -8,10 +9,14 @@ wallet, PostgreSQL and Toxiproxy running)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from walletchaos.teardown import Teardown, raise_interrupt
 
 signal.signal(signal.SIGTERM, raise_interrupt)
+
+AT_EXIT = Teardown()
+"""Undos that run when the script exits (normally, on an error, on Ctrl-C or SIGTERM)."""
+atexit.register(AT_EXIT.close)
+
+
+def workdir(prefix: str) -> Path:
+    """A new directory under the temporary one for the script's files and runs (``make bench`` writes tens
+    of MB of runs), deleted when the script exits; kept, and named on stderr, when WALLETCHAOS_BENCH_KEEP is
+    set (to look at the runs' reports)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.environ.get("WALLETCHAOS_BENCH_KEEP"):
+        AT_EXIT.push(f"name {path}", lambda: print(f"kept: {path}", file=sys.stderr))
+    else:
+        AT_EXIT.push(f"delete {path}", lambda: shutil.rmtree(path, ignore_errors=True))
+    return path
 
 
 @contextlib.contextmanager

@@ -8,11 +8,10 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import _child  # noqa: F401  (SIGTERM ends the script as Ctrl-C does: every undo below runs)
+import _child
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +56,7 @@ def cluster() -> Iterator[PostgresCluster]:
 def wallet(c: PostgresCluster, workers: int = 1) -> Iterator[tuple[ManagedProcess, str]]:
     """The reference wallet on ``c`` (KDF made cheap for the set-up's logins); yields it and its URL."""
     port = free_port()
-    work = Path(tempfile.mkdtemp(prefix="walletchaos-bench-"))
+    work = _child.workdir("walletchaos-bench-")
     proc = ManagedProcess(
         "wallet",
         [sys.executable, "-m", "reference_wallet", "--port", str(port), "--database-url", c.dsn,

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import _child
@@ -33,7 +32,7 @@ def main() -> int:
     ap.add_argument("--candidates", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="wc-noise-"))
+    out = args.out or _child.workdir("wc-noise-")
     total = args.base + args.candidates
     _child.run([*CLI, "run", args.scenario, "--repeat", str(total), "--out", str(out)])
     folder = next(p for p in out.iterdir() if p.is_dir() and not p.is_symlink())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def run(defect: str, work: Path) -> tuple[int, list[str]]:
 
 
 def main(defects: list[str]) -> int:
-    work = Path(tempfile.mkdtemp(prefix="wc-matrix-"))
+    work = _child.workdir("wc-matrix-")
     missed = 0
     print("| defect | scenario | exit | caught by | catalog names |")
     print("|---|---|---|---|---|")

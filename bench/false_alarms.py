@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import _child
@@ -46,6 +45,6 @@ def main(runs: int, out: Path) -> int:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    out = Path(args[args.index("--out") + 1]) if "--out" in args else Path(tempfile.mkdtemp(prefix="wc-fa-"))
+    out = Path(args[args.index("--out") + 1]) if "--out" in args else _child.workdir("wc-fa-")
     count = int(args[0]) if args and args[0].isdigit() else 20
     sys.exit(main(count, out))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections import Counter
-from pathlib import Path
 
+import _child
 import _scenario
 from _figure import figure
 from _scenario import SECOND
@@ -35,7 +34,7 @@ def main() -> int:
         "load": {"client_timeout": "2s", "mix": {"pay": 100}, "shape": [steady]},
         "faults": [{"at": "10s", "for": "10s", "fault": "network.latency", "target": "db", "params": lag}],
     }
-    run_dir, records = _scenario.run(scenario, Path(tempfile.mkdtemp(prefix="wc-hot-")))
+    run_dir, records = _scenario.run(scenario, _child.workdir("wc-hot-"))
     nemesis = [r for r in records if r["process"] == "nemesis"]
     applied = [r["time"] for r in nemesis if r["f"] == "apply" and r["type"] == "ok"]
     healed = [r["time"] for r in nemesis if r["f"] == "heal" and r["type"] == "invoke"]

@@ -16,9 +16,10 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+import _child
 
 SCENARIO = """\
 name: chaos_bench
@@ -108,7 +109,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    work = Path(tempfile.mkdtemp(prefix="wc-bench-"))
+    work = _child.workdir("wc-bench-")
     scenario = work / "chaos_bench.yaml"
     scenario.write_text(SCENARIO)
     bad_interrupts = bad_kills = 0

@@ -26,12 +26,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _child import reaped
+from _child import reaped, workdir
 from _figure import figure
 from _wallet import ADMIN, ROOT, cluster, wallet
 
@@ -132,7 +131,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1, help="pairs of runs; the figure is the median round's")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="wc-p2-"))
+    work = workdir("wc-p2-")
     with cluster() as c, wallet(c, workers=2) as (_, url):
         admin = WalletAdmin(url, ADMIN)
         specs = [AccountSpec(f"u{i}", f"pw-u{i}-secret", 10**9) for i in range(args.users)]

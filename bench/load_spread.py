@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+import _child
 import _scenario
 from _figure import figure
 
@@ -69,7 +69,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="wc-spread-"))
+    work = _child.workdir("wc-spread-")
     results = {}
     for users, rate in ((20, 10.0), (200, 1.0)):
         r = run(users, rate, args.seconds, work)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
+import _child
 import _scenario
 from _figure import figure
 from _scenario import SECOND
@@ -54,7 +54,7 @@ def main() -> int:
     ap.add_argument("--rates", default="200,400,600,800,1000")
     ap.add_argument("--seconds", type=int, default=25)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="wc-peak-"))
+    work = _child.workdir("wc-peak-")
     peak = 0.0
     base = None
     for rate in (int(r) for r in args.rates.split(",")):

@@ -22,10 +22,10 @@ import json
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import _child
 import _wallet
 import httpx
 from _figure import figure
@@ -124,7 +124,7 @@ def main() -> None:
     if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
         sys.exit("wrk is not installed: run `make bench` (or `bash scripts/setup.sh --with-bench`)")
     clients = [int(c) for c in args.clients.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="walletchaos-bench-"))
+    work = _child.workdir("walletchaos-bench-")
     with _wallet.cluster() as cluster:
         _wallet.pg(cluster, "pgbench", "-i", "-q", "-s", "32", "postgres")
         base = {c: pgbench(cluster, c, args.seconds) for c in clients}

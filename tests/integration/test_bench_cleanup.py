@@ -1,7 +1,7 @@
 """A bench script stopped by SIGTERM leaves nothing behind (the harness's own runs are covered by
 e2e/test_interrupts.py): its wallet and its PostgreSQL cluster are stopped and the cluster directory
 deleted, also when the script is the child of another bench script (``make bench``'s run_all) and only the
-parent gets the signal."""
+parent gets the signal. The script's work directory (the wallet's log) goes too."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, {bench!r})
 from _wallet import cluster, wallet
 with cluster() as c, wallet(c) as (proc, url):
-    Path({ready!r}).write_text(f"{{c.base}} {{proc.pid}} {{c.proc.pid}}")
+    Path({ready!r}).write_text(f"{{c.base}} {{proc.pid}} {{c.proc.pid}} {{proc.log_path.parent}}")
     time.sleep(120)
 """
 
@@ -49,11 +49,12 @@ def _stop_and_check(tmp_path: Path, script: Path) -> None:
             while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert ready.exists(), f"the wallet never came up: {proc.stderr.read() if proc.stderr else ''}"
-            directory, pid, postmaster = ready.read_text().split()
+            directory, pid, postmaster, work = ready.read_text().split()
             assert _alive(int(pid)) and _alive(int(postmaster))
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
             assert not Path(directory).exists(), "the cluster directory was left behind"
+            assert not Path(work).exists(), "the wallet's work directory was left behind"
             assert not _alive(int(pid)), "the wallet was left running"
             assert not _alive(int(postmaster)), "PostgreSQL was left running"
         finally:
