@@ -30,9 +30,12 @@ def main(config_path: str) -> int:
     # stderr is the run's logs/load.log: Locust's own lines (spawning, stopping, errors) and ours
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("walletchaos.load")
-    # line-buffered: every record reaches the file when written, so a killed load process leaves a readable
-    # history up to its last record (at most the last line is cut, and history.read skips it)
-    recorder = Recorder(open(config.history, "w", buffering=1), config.origin_ns)  # noqa: SIM115
+    # buffered, flushed every second (``report``) and at the end: a load process killed outright leaves a
+    # readable history up to its last second (at most the last line is cut, and history.read skips it), and
+    # a run whose load process did not end cleanly is not judged valid anyway (``load ran``, ``no_phantoms``).
+    # Line-buffered, the write system call per record cost ~3% of this process's CPU (15 us a record in a
+    # loaded run, against ~2 us with the buffer and its flushes).
+    recorder = Recorder(open(config.history, "w", buffering=1 << 16), config.origin_ns)  # noqa: SIM115
     user_class, shape, clock, arrivals = configure(config, recorder)
     load = config.load
     env = Environment(user_classes=[user_class], shape_class=shape, stop_timeout=load.client_timeout + 1)
@@ -73,6 +76,7 @@ def main(config_path: str) -> int:
     def report() -> None:
         while True:
             gevent.sleep(1.0)
+            recorder.flush()
             line = {
                 "t": round(time.monotonic() - started, 2),
                 "users": runner.user_count,

@@ -89,6 +89,10 @@ class Recorder:
     def _write(self, rec: dict[str, Any]) -> None:
         self.out.write(line(rec))
 
+    def flush(self) -> None:
+        """The records written so far reach the file (the load process flushes every second)."""
+        self.out.flush()
+
     def close(self) -> None:
         self.out.flush()
         self.out.close()
