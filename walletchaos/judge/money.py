@@ -399,9 +399,9 @@ def failed_not_applied(f: Facts) -> Result:
 
 def no_phantoms(f: Facts) -> Result:
     """Every ledger key was sent by some client call: keys(ledger) is a subset of keys(history).
-    The load process writes each invoke before sending the request, line by line; only when it did not end
-    cleanly (killed, crashed) may the invoke of a request it sent be missing, so then keys without a
-    recorded request are reported as unknown, not as phantoms."""
+    The load process writes each invoke before sending the request (to a buffer it flushes every second and
+    at its end); only when it did not end cleanly (killed, crashed) may the invoke of a request it sent be
+    missing, so then keys without a recorded request are reported as unknown, not as phantoms."""
     keys = f.db.one("SELECT count(DISTINCT key) FROM ledger")
     unsent = f.db.keys(
         f"SELECT DISTINCT key FROM ledger ANTI JOIN (SELECT key FROM calls WHERE {TRANSFERS}) USING (key)"
