@@ -207,7 +207,7 @@ _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 (the encoder made once: ``json.dumps`` makes one per call when given any option)."""
 
 
-def line(rec: dict[str, Any]) -> str:
+def as_line(rec: dict[str, Any]) -> str:
     """A record as one JSONL line (``write``'s, the load process's recorder's)."""
     return _ENCODE(rec) + "\n"
 
@@ -220,7 +220,7 @@ def write(path: Path, records: Iterable[dict[str, Any]], default: Callable[[Any]
 def append(
     file: TextIO, records: Iterable[dict[str, Any]], default: Callable[[Any], Any] | None = None
 ) -> None:
-    """Writes ``records`` to an open JSONL ``file``, one ``line`` each; ``default`` writes what JSON has no
+    """Writes ``records`` to an open JSONL ``file``, one ``as_line`` each; ``default`` writes what JSON has no
     form for (as ``json.dumps``'s: without it, such a value raises)."""
     encode = _ENCODE if default is None else json.JSONEncoder(separators=(",", ":"), default=default).encode
     for rec in records:

@@ -6,7 +6,7 @@ import itertools
 import time
 from typing import Any, Protocol
 
-from ..history import line
+from ..history import as_line
 from ..ops import Fn, Kind, Op
 
 UNAVAILABLE_STATUSES = (0, 500, 502, 503, 504)
@@ -87,7 +87,7 @@ class Recorder:
         return w
 
     def _write(self, rec: dict[str, Any]) -> None:
-        self.out.write(line(rec))
+        self.out.write(as_line(rec))
 
     def flush(self) -> None:
         """The records written so far reach the file (the load process flushes every second)."""
