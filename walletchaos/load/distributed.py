@@ -33,6 +33,7 @@ import gevent.event
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from .. import gcpause
 from .config import LoadConfig, Seat
 from .recorder import Outbox, Recorder
 from .shipping import Accounting, Seats, boot_id, claims_local, unreachable, worker_origin
@@ -193,6 +194,7 @@ class Worker:
         user_class, _, self.clock, self.arrivals = configure(config, self.recorder)
         self.env.user_classes[:] = [user_class]
         gevent.spawn(self._ship_loop)
+        gcpause.settle()
         log.info("worker %d of %d configured", self.index, config.seat.count)
         self.configured.set()
 
