@@ -13,19 +13,31 @@ import atexit
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from walletchaos.teardown import Teardown, raise_interrupt
+from walletchaos.teardown import Teardown, interruptible
 
-signal.signal(signal.SIGTERM, raise_interrupt)
+interruptible()
+
+
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """An interrupted script says so in a line, not a traceback: by the time its KeyboardInterrupt reaches
+    the top, every ``reaped`` child has been stopped (the work directories go next, ``AT_EXIT``)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"{Path(sys.argv[0]).name}: interrupted; what it started is stopped", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, exc, tb)
+
+
+sys.excepthook = _excepthook
 
 AT_EXIT = Teardown()
 """Undos that run when the script exits (normally, on an error, on Ctrl-C or SIGTERM)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .errors import EXIT_BAD_INPUT, EXIT_HARNESS, EXIT_INVALID, EXIT_UNKNOWN, ScenarioError, WalletchaosError
-from .teardown import raise_interrupt
+from .teardown import interruptible
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -43,7 +42,7 @@ def _guard(fn: Callable[..., int]) -> Callable[..., None]:
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
         global console
-        signal.signal(signal.SIGTERM, raise_interrupt)  # SIGTERM ends a command like Ctrl-C, never abruptly
+        interruptible()  # SIGTERM ends a command like Ctrl-C, never abruptly; only the first signal does
         as_json, quiet = kwargs.pop("as_json", False), kwargs.pop("quiet", False)
         if quiet:
             console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115

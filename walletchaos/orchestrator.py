@@ -39,7 +39,7 @@ from .scrape import MetricsScraper
 from .stack import target
 from .stack.base import Stack
 from .stack.local import LocalStack
-from .teardown import Teardown, raise_interrupt
+from .teardown import Teardown, interruptible
 
 CURRENCY = "CNY"
 
@@ -138,7 +138,7 @@ class Run:
         nemesis: Nemesis | None = None
         audit: dict[str, Any] = {}
         versions: dict[str, Any] = {}
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+        restore = interruptible()
         undo = Teardown(self._say)
         try:
             self._write_inputs()
@@ -172,7 +172,7 @@ class Run:
         try:
             return self._finish(nemesis, audit, versions)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore()
 
     def _conform(self, url: str) -> None:
         """Before the load, a wallet that is not the reference one gets the quick conformance probe: one

@@ -8,7 +8,8 @@ undos in reverse order, each bounded in time, none skipped by another's error or
     undo.close()          # or: with Teardown() as undo: ...
 
 While ``close`` runs, SIGINT and SIGTERM only print "still cleaning up": abandoning a teardown halfway
-is what leaks processes, containers and cluster directories.
+is what leaks processes, containers and cluster directories. Before it runs, ``interruptible`` sees to the
+same: only the first signal interrupts.
 """
 
 from __future__ import annotations
@@ -21,11 +22,43 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any
 
+STILL = "still cleaning up: every fault is being healed and every process stopped"
+"""What a signal after the first one gets (``raise_interrupt``, ``Teardown.close``): a message, no effect."""
+
+
+def _still(signum: int, frame: FrameType | None) -> None:
+    print(STILL, file=sys.stderr, flush=True)
+
 
 def raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    """A SIGTERM handler: end like Ctrl-C (``KeyboardInterrupt``), so that every undo runs, never abruptly
-    (Python's default for SIGTERM exits at once and leaks whatever the process started)."""
+    """The SIGINT and SIGTERM handler (``interruptible``): the first signal ends the process like Ctrl-C
+    (``KeyboardInterrupt``), so that every undo runs, never abruptly (Python's default for SIGTERM exits at
+    once and leaks whatever the process started). Every later one only prints ``STILL``: one that arrived
+    while the first's KeyboardInterrupt was still on its way to a ``Teardown`` (before ``close`` shields
+    itself) would raise a second one there and skip every undo. Signals come in pairs: ``timeout -s INT``
+    signals a command and then its process group, and a Ctrl-C reaches a bench script and its
+    ``walletchaos run`` child, which the script then stops with SIGTERM; such a child left its wallets,
+    PostgreSQL and Toxiproxy running."""
+    for sig in INTERRUPTS:
+        signal.signal(sig, _still)
     raise KeyboardInterrupt
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
+def interruptible() -> Callable[[], None]:
+    """Installs ``raise_interrupt`` for SIGINT and SIGTERM (main thread only); returns what puts the previous
+    handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, raise_interrupt) for sig in INTERRUPTS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 @dataclass
@@ -85,9 +118,9 @@ class Teardown:
             return lambda: None
 
         def busy(signum: int, frame: FrameType | None) -> None:
-            self.say("still cleaning up: every fault is being healed and every process stopped")
+            self.say(STILL)
 
-        previous = {sig: signal.signal(sig, busy) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, busy) for sig in INTERRUPTS}
 
         def restore() -> None:
             for sig, handler in previous.items():
