@@ -187,9 +187,9 @@ class PostgresCluster:
     def accepting(self) -> bool:
         if not self.proc.running:
             raise InfraError(f"PostgreSQL exited; see {self.proc.log_path}")
-        done = subprocess.run(
-            [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False
-        )
+        # as the superuser: pg_isready's default user, this process's (root), made the server log a FATAL
+        # "role does not exist" into every run's postgres.log
+        done = subprocess.run([*self._client("pg_isready"), "-q"], check=False)
         return done.returncode == 0
 
     def stop(self) -> None:
