@@ -491,7 +491,7 @@ class Run:
     def _unknown_keys(self) -> list[str]:
         """Keys the client never saw acknowledged and saw at least one unknown outcome for (``history.pair``'s
         pairing, in the judge's columns; the load's file, sorted by time, is not numbered in that order)."""
-        cols = Columns(self._client_history(), numbered=False)
+        cols = Columns(self._client_history(), numbered=False, values=False)
         try:
             return sorted(
                 cols.keys(

@@ -40,11 +40,16 @@ def messy(seed: int) -> list[dict[str, Any]]:
     return history.merge(out)
 
 
-def paired(records: list[dict[str, Any]], source: list[dict[str, Any]] | Path, numbered: bool = True) -> None:
+def paired(
+    records: list[dict[str, Any]],
+    source: list[dict[str, Any]] | Path,
+    numbered: bool = True,
+    values: bool = True,
+) -> None:
     """The calls the columns pair from ``source`` (the records, or their file) are history.pair's, also when
     the columns are told the records are not numbered in file order (``numbered`` False: read WITH
-    ORDINALITY at once)."""
-    cols = Columns(source, numbered)
+    ORDINALITY at once) and without the value fields (``values`` False, as for the audit's unknown keys)."""
+    cols = Columns(source, numbered, values)
     got = cols.calls("true")
     cols.close()
     expected = [c for c in history.pair(records) if c.f in CLIENT_FS]
@@ -63,6 +68,7 @@ def test_calls_pair_as_history_pair(tmp_path: Path) -> None:
         paired(records, records)
         paired(records, path)
         paired(records, path, numbered=False)
+        paired(records, path, numbered=False, values=False)
 
 
 def once(seed: int, twice: bool) -> list[dict[str, Any]]:

@@ -141,9 +141,11 @@ class Columns:
     history first (``others`` are then its records that are not client calls, for the Python side), then
     the run's ledger once the run's accounts are known (``load_ledger``)."""
 
-    def __init__(self, history: Records, numbered: bool = True) -> None:
+    def __init__(self, history: Records, numbered: bool = True, values: bool = True) -> None:
         """``numbered`` False: the history's records are known not to be numbered in file order (the load's
-        own file sorted by time, at the end of a run), so they are read WITH ORDINALITY at once."""
+        own file sorted by time, at the end of a run), so they are read WITH ORDINALITY at once. ``values``
+        False: ``calls`` without the value fields the checks query (``_VALUE_FIELDS``, ``_RESPONSE_FIELDS``),
+        for a caller that needs only the pairing and the keys (the audit's unknown keys)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="walletchaos-judge-")
         self._made: set[str] = set()
         history = history.path if isinstance(history, File) else history
@@ -154,6 +156,7 @@ class Columns:
         self.others: list[dict[str, Any]] = []
         """The history's records that are not client calls (set-up, faults, the harness's own), as dicts."""
         self._numbered = numbered
+        self._values = values
         self._read(history, "history.jsonl", self._load_calls)
 
     def _read(self, source: list[dict[str, Any]] | Path, name: str, load: Callable[[Path], None]) -> None:
@@ -278,15 +281,15 @@ class Columns:
         """Makes ``calls`` from ``pairs``: each client call's invoke ``i`` joined to its completion ``d`` (all
         NULL when the run ended first)."""
         keyed = "(i.value -> '$.key')"
-        self.db.execute(
-            f"""CREATE TABLE calls AS SELECT * EXCLUDE (a, q), {_fields()} FROM (
-                SELECT i.index AS idx, i.process::VARCHAR AS process, i.op::VARCHAR AS op, i.f,
+        paired = f"""SELECT i.index AS idx, i.process::VARCHAR AS process, i.op::VARCHAR AS op, i.f,
                 coalesce(d.type, 'info') AS type, i.time AS start, d.time AS "end", d.status AS status_json,
                 TRY_CAST(d.status AS BIGINT) AS status, d.error, i.error AS invoke_error, i.intended,
                 i.value AS asked, d.value AS answered, d.type IS NOT NULL AS done,
                 CASE WHEN {keyed} IS NULL OR {keyed} = 'null' THEN NULL ELSE aid({keyed}) END AS key
-            FROM {pairs}))"""
-        )
+            FROM {pairs}"""
+        if self._values:
+            paired = f"SELECT * EXCLUDE (a, q), {_fields()} FROM ({paired}))"
+        self.db.execute(f"CREATE TABLE calls AS {paired}")
 
     def _load_ledger(self, path: Path) -> None:
         read = f"read_json({duck.quoted(path)}, format = 'newline_delimited', columns = {_LEDGER_COLUMNS})"
