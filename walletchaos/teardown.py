@@ -48,15 +48,20 @@ INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
 def interruptible() -> Callable[[], None]:
-    """Installs ``raise_interrupt`` for SIGINT and SIGTERM (main thread only); returns what puts the previous
-    handlers back."""
+    """Installs ``raise_interrupt`` for SIGINT and SIGTERM; returns what puts the previous handlers back."""
+    return _handle(raise_interrupt)
+
+
+def _handle(handler: Callable[[int, FrameType | None], Any]) -> Callable[[], None]:
+    """``handler`` for SIGINT and SIGTERM (main thread only: elsewhere Python refuses, and nothing changes);
+    returns what puts the previous handlers back."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = {sig: signal.signal(sig, raise_interrupt) for sig in INTERRUPTS}
+    previous = {sig: signal.signal(sig, handler) for sig in INTERRUPTS}
 
     def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
 
     return restore
 
@@ -114,19 +119,11 @@ class Teardown:
 
     def _shield(self) -> Callable[[], None]:
         """Replace SIGINT/SIGTERM handlers by a message while the teardown runs (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
 
         def busy(signum: int, frame: FrameType | None) -> None:
             self.say(STILL)
 
-        previous = {sig: signal.signal(sig, busy) for sig in INTERRUPTS}
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-        return restore
+        return _handle(busy)
 
     def __enter__(self) -> Teardown:
         return self
